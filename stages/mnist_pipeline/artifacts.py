@@ -1,0 +1,89 @@
+"""Writing outputs atomically and byte-stably: same content in, same bytes out, nothing half-written."""
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _temp_path_beside(path: Path, suffix: str = "") -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(name, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual permissions
+    return Path(name)
+
+
+def write_atomically(path, write, suffix=""):
+    """Call `write(temp_path)`, then move the temp file onto `path` in one step; on failure remove it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_path_beside(path, suffix or "".join(path.suffixes))
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path, data: bytes):
+    write_atomically(path, lambda temp: temp.write_bytes(data))
+
+
+def write_text(path, text: str):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    """Sorted keys and fixed indentation, so equal objects give equal files."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_csv(path, rows, columns):
+    """Rows are dicts; `columns` fixes the column order."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def save_arrays(path, **arrays):
+    """An uncompressed .npz; its zip entries carry a fixed date, so the bytes depend only on the arrays."""
+    write_atomically(path, lambda temp: np.savez(temp, **arrays), suffix=".npz")
+
+
+def load_arrays(path, names):
+    """Load the named arrays from an .npz written by `save_arrays`, refusing pickled objects."""
+    with np.load(path, allow_pickle=False) as archive:
+        missing = [name for name in names if name not in archive.files]
+        if missing:
+            raise ValueError(f"{path}: missing arrays {missing}; found {sorted(archive.files)}")
+        return tuple(archive[name] for name in names)
+
+
+def save_weights(model, path):
+    """The layers' weights only: the architecture is rebuilt in code, and unlike a .keras file this holds no
+    timestamp. Saved from an uncompiled clone, so the optimizer's state is left out."""
+    import keras
+
+    bare = keras.models.clone_model(model)
+    bare.set_weights(model.get_weights())
+    write_atomically(path, lambda temp: bare.save_weights(str(temp)), suffix=".weights.h5")
+
+
+def save_figure(figure, path):
+    """PNG with no software or date stamp in its metadata."""
+    write_atomically(path, lambda temp: figure.savefig(temp, format="png", dpi=100, metadata={"Software": None}))

@@ -1,0 +1,43 @@
+"""What every stage script shares: argument parsing, the run clock and turning known errors into one clear line."""
+
+import argparse
+import resource
+import sys
+import time
+
+from . import artifacts
+
+
+def parse_paths(description, *names):
+    """Each name becomes a required `--name PATH` option; dvc.yaml is the one place the paths are written."""
+    parser = argparse.ArgumentParser(description=description)
+    for name in names:
+        parser.add_argument(f"--{name}", required=True, metavar="PATH")
+    return parser.parse_args()
+
+
+def run(main, expected_errors=(ValueError, RuntimeError, OSError)):
+    """Run a stage's main(); an expected error ends it with `<stage>: error: <message>` and exit status 1."""
+    try:
+        main()
+    except expected_errors as error:
+        stage = main.__module__ if main.__module__ != "__main__" else sys.argv[0].rsplit("/", 1)[-1].removesuffix(".py")
+        print(f"{stage}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+class Stopwatch:
+    """Wall-clock seconds, written to a timing file that dvc.yaml lists as a metric but no stage declares as an
+    output: clock values would otherwise change the hashes in dvc.lock on every run."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.marks = {}
+
+    def mark(self, name):
+        self.marks[name] = round(time.perf_counter() - self.start, 2)
+
+    def write(self, path, **extra):
+        """The marks, `extra`, and the peak resident memory of this process so far."""
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        artifacts.write_json(path, {**self.marks, **extra, "peak_memory_mb": round(peak_mb)})
