@@ -1,0 +1,99 @@
+"""evaluate: score the baseline and the tuned model on the 10 k test set, and draw the comparison."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline import artifacts, cli, data, params, runtime
+
+MODELS = ("baseline", "tuned")
+
+
+def read_history(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+
+
+def load_models(args, baseline_params):
+    from mnist_pipeline import models
+
+    baseline = models.build_baseline_model(baseline_params["conv_filters"], baseline_params["kernel_size"],
+                                           baseline_params["dense_units"], baseline_params["dropout"],
+                                           baseline_params["learning_rate"])
+    tuned = models.build_cnn_model(artifacts.read_json(args.best))
+    for model, weights in ((baseline, args.baseline_model), (tuned, args.tuned_model)):
+        model.load_weights(weights)
+    return {"baseline": baseline, "tuned": tuned}
+
+
+def report(results, per_class):
+    lines = [
+        "# Test-set comparison", "",
+        "| model | test accuracy | test loss | errors (of 10 000) |",
+        "|---|---|---|---|",
+        *(f"| {name} | {r['accuracy']:.2%} | {r['loss']:.4f} | {r['errors']} |" for name, r in results.items()),
+        "", f"Tuned minus baseline: {100 * (results['tuned']['accuracy'] - results['baseline']['accuracy']):+.2f} "
+            "percentage points.", "",
+        "| class | baseline F1 | tuned F1 |", "|---|---|---|",
+        *(f"| {b['class']} | {b['f1']:.4f} | {t['f1']:.4f} |" for b, t in zip(per_class["baseline"], per_class["tuned"])),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def draw_figures(figures_dir, settings, x_test, y_test, results, probabilities, histories):
+    from mnist_pipeline import plots
+
+    tuned, probs = results["tuned"], probabilities["tuned"]
+    confidence = probs.max(axis=1)
+    n = settings["sample_count"]
+    figures = {
+        "training_curves.png": plots.training_curves(histories),
+        "sample_predictions.png": plots.sample_predictions(x_test[:n], y_test[:n], tuned["predicted"][:n],
+                                                           confidence[:n], "tuned"),
+        "accuracy_comparison.png": plots.accuracy_comparison({name: r["accuracy"] for name, r in results.items()}),
+    }
+    wrong = np.flatnonzero(tuned["predicted"] != y_test)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][: settings["misclassified_count"]]
+    figures["misclassified.png"] = plots.misclassified(x_test[wrong], y_test[wrong], tuned["predicted"][wrong],
+                                                       confidence[wrong], "tuned", tuned["errors"])
+    for name, figure in figures.items():
+        artifacts.save_figure(figure, Path(figures_dir, name))
+
+
+def main():
+    args = cli.parse_paths(__doc__, "data", "baseline-model", "tuned-model", "best", "baseline-history",
+                           "tuned-history", "metrics", "per-class", "confusion-dir", "report", "figures", "timing")
+    all_params = params.load()
+    settings = all_params["evaluate"]
+    runtime.configure(1, **all_params["runtime"])
+    from mnist_pipeline import evaluation
+
+    clock = cli.Stopwatch()
+    x_test, y_test = data.load_prepared(args.data, "test")
+    probabilities = {name: model.predict(x_test, batch_size=settings["batch_size"], verbose=0)
+                     for name, model in load_models(args, all_params["baseline"]).items()}
+    results = {name: evaluation.score(probabilities[name], y_test) for name in MODELS}
+
+    per_class = {name: evaluation.per_class_scores(results[name]["confusion"]) for name in MODELS}
+    artifacts.write_csv(args.per_class, [{"model": name, **row} for name in MODELS for row in per_class[name]],
+                        ["model", "class", "precision", "recall", "f1", "support"])
+    for name in MODELS:
+        artifacts.write_csv(Path(args.confusion_dir, f"{name}.csv"),
+                            evaluation.confusion_rows(y_test, results[name]["predicted"]), ["actual", "predicted"])
+    artifacts.write_json(args.metrics, {
+        **{name: {"test_accuracy": round(r["accuracy"], 6), "test_loss": round(r["loss"], 6),
+                  "test_errors": r["errors"]} for name, r in results.items()},
+        "accuracy_gain": round(results["tuned"]["accuracy"] - results["baseline"]["accuracy"], 6),
+    })
+    artifacts.write_text(args.report, report(results, per_class))
+    histories = {"baseline": read_history(args.baseline_history), "tuned": read_history(args.tuned_history)}
+    draw_figures(args.figures, settings, x_test, y_test, results, probabilities, histories)
+    clock.mark("evaluate_seconds")
+    clock.write(args.timing)
+    for name, r in results.items():
+        print(f"{name}: test accuracy {r['accuracy']:.4f}, loss {r['loss']:.4f}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

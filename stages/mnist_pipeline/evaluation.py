@@ -1,0 +1,49 @@
+"""Scoring a model on the test set: accuracy, loss, confusion matrix and per-class precision, recall and F1."""
+
+import numpy as np
+
+from .data import NUM_CLASSES
+
+
+def confusion_matrix(actual, predicted) -> np.ndarray:
+    """counts[a, p]: how many examples of class a were predicted as p."""
+    counts = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    np.add.at(counts, (actual, predicted), 1)
+    return counts
+
+
+def per_class_scores(counts: np.ndarray):
+    """Rows of class, precision, recall, f1, support. A class never predicted gets precision 0."""
+    rows = []
+    for label in range(NUM_CLASSES):
+        hits = counts[label, label]
+        predicted, support = counts[:, label].sum(), counts[label, :].sum()
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        rows.append({"class": label, "precision": round(float(precision), 6), "recall": round(float(recall), 6),
+                     "f1": round(float(f1), 6), "support": int(support)})
+    return rows
+
+
+def cross_entropy(probabilities: np.ndarray, labels) -> float:
+    """Mean negative log-likelihood of the true class, computed in float64 from the predicted probabilities."""
+    picked = probabilities[np.arange(len(labels)), labels].astype(np.float64)
+    return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
+    predicted = probabilities.argmax(axis=1)
+    counts = confusion_matrix(labels, predicted)
+    return {
+        "predicted": predicted,
+        "confusion": counts,
+        "accuracy": float(np.trace(counts) / counts.sum()),
+        "loss": cross_entropy(probabilities, labels),
+        "errors": int(counts.sum() - np.trace(counts)),
+    }
+
+
+def confusion_rows(labels, predicted):
+    """One row per test example, the shape DVC's `confusion` plot template counts."""
+    return [{"actual": int(a), "predicted": int(p)} for a, p in zip(labels, predicted)]

@@ -1,0 +1,70 @@
+"""The two CNNs: the notebook's baseline and the tunable one. This module knows nothing of files."""
+
+import keras
+from keras import layers
+
+from .data import IMAGE_SHAPE, NUM_CLASSES
+
+# Every name build_cnn_model reads; tune.space in params.yaml must declare exactly these.
+CNN_HYPERPARAMETERS = (
+    "conv1_filters", "conv1_kernel",
+    "conv2_filters", "conv2_kernel",
+    "extra_conv", "conv3_filters", "conv3_kernel",
+    "batch_norm", "dense_units", "dropout", "learning_rate", "batch_size",
+)
+
+
+def compile_model(model, learning_rate):
+    """Adam, sparse categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learning_rate):
+    """The original notebook's network: Conv2D + MaxPooling2D blocks, Flatten, Dense, softmax."""
+    model = keras.Sequential([keras.Input(IMAGE_SHAPE)], name="baseline")
+    for filters in conv_filters:
+        model.add(layers.Conv2D(filters, kernel_size, activation="relu"))
+        model.add(layers.MaxPooling2D())
+    model.add(layers.Flatten())
+    model.add(layers.Dense(dense_units, activation="relu"))
+    if dropout > 0:
+        model.add(layers.Dropout(dropout))
+    model.add(layers.Dense(NUM_CLASSES, activation="softmax"))
+    return compile_model(model, learning_rate)
+
+
+def _conv_block(model, filters, kernel_size, batch_norm):
+    # With BatchNorm after it, a convolution's bias is redundant.
+    model.add(layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batch_norm))
+    if batch_norm:
+        model.add(layers.BatchNormalization())
+    model.add(layers.Activation("relu"))
+    model.add(layers.MaxPooling2D())
+
+
+def build_cnn_model(hp):
+    """The tunable CNN. `hp` is a keras_tuner.HyperParameters during the search, or a plain dict of the best values
+    afterwards: anything whose `.get(name)` returns a value for each of CNN_HYPERPARAMETERS.
+
+    The ranges live in params.yaml (tune.space) and are declared on the HyperParameters before the search, so this
+    builder only reads values. It runs several times while the tuner starts up, so it stays free of side effects.
+    """
+    batch_norm = hp.get("batch_norm")
+    model = keras.Sequential([keras.Input(IMAGE_SHAPE)], name="tuned_cnn")
+    _conv_block(model, hp.get("conv1_filters"), hp.get("conv1_kernel"), batch_norm)
+    _conv_block(model, hp.get("conv2_filters"), hp.get("conv2_kernel"), batch_norm)
+    if hp.get("extra_conv"):
+        _conv_block(model, hp.get("conv3_filters"), hp.get("conv3_kernel"), batch_norm)
+    model.add(layers.Flatten())
+    model.add(layers.Dense(hp.get("dense_units"), use_bias=not batch_norm))
+    if batch_norm:
+        model.add(layers.BatchNormalization())
+    model.add(layers.Activation("relu"))
+    model.add(layers.Dropout(hp.get("dropout")))
+    model.add(layers.Dense(NUM_CLASSES, activation="softmax"))
+    return compile_model(model, hp.get("learning_rate"))

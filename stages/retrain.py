@@ -1,0 +1,40 @@
+"""retrain: rebuild the CNN from the best hyperparameters and train it on train + val (all 60 k training digits),
+with optional augmentation and a cosine learning-rate schedule."""
+
+import numpy as np
+
+from mnist_pipeline import artifacts, cli, data, params, runtime
+
+
+def main():
+    args = cli.parse_paths(__doc__, "data", "best", "model", "history", "timing")
+    all_params = params.load()
+    settings = all_params["retrain"]
+    runtime.configure(settings["seed"], **all_params["runtime"])
+    from mnist_pipeline import models, training
+
+    clock = cli.Stopwatch()
+    train, val = data.load_prepared(args.data, "train"), data.load_prepared(args.data, "val")
+    x, y = data.take_subset(np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]),
+                            settings["train_subset"], settings["seed"])
+    del train, val
+    hp = artifacts.read_json(args.best)
+    model = models.build_cnn_model(hp)
+    steps = training.augmentation(settings["shift_fraction"], settings["rotation_degrees"],
+                                  settings["zoom_fraction"]) if settings["augment"] else []
+    trainer = training.with_augmentation(model, steps)
+    schedule = training.learning_rate_for(settings["lr_schedule"], hp["learning_rate"], settings["epochs"],
+                                          training.steps_per_epoch(len(y), hp["batch_size"]))
+    models.compile_model(trainer, schedule)
+    history = training.fit(trainer, x, y, batch_size=hp["batch_size"], epochs=settings["epochs"])
+    clock.mark("train_seconds")
+
+    rows = training.history_rows(history)
+    artifacts.save_weights(model, args.model)
+    artifacts.write_csv(args.history, rows, list(rows[0]))
+    clock.write(args.timing)
+    print(f"retrain: train accuracy {rows[-1]['accuracy']:.4f} after {len(rows)} epochs on {len(y)} digits")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,55 @@
+"""tune: Keras Tuner random search over build_cnn_model's hyperparameters (ranges in params tune.space),
+scored by validation accuracy. Trials may train on a subset of the train split; all of them validate on val.
+
+The search directory (--workspace) is not a DVC output: it holds the tuner's clock-stamped state files. It is named
+by a fingerprint of everything that decides the trials' results, so an interrupted run of the same search resumes
+where it stopped, and any change to params, code or data starts a fresh search.
+"""
+
+from pathlib import Path
+
+from mnist_pipeline import artifacts, cli, data, params, runtime
+
+
+def main():
+    runtime.reexec_with_fixed_hash_seed()
+    args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "metrics", "timing")
+    all_params = params.load()
+    settings = all_params["tune"]
+    runtime.configure(settings["seed"], **all_params["runtime"])
+    from mnist_pipeline import tuning
+
+    tuning.check_space_names(settings["space"])
+    clock = cli.Stopwatch()
+    x_train, y_train = data.take_subset(*data.load_prepared(args.data, "train"), settings["train_subset"],
+                                        settings["seed"])
+    validation_data = data.load_prepared(args.data, "val")
+
+    fingerprint = tuning.search_fingerprint(settings, [Path(args.data, f"{s}.npz") for s in ("train", "val")])
+    workspace = Path(args.workspace)
+    tuner = tuning.make_tuner(workspace, fingerprint, settings["space"], settings)
+    artifacts.write_text(workspace / ".gitignore", "*\n")
+    reused = len(tuning.finished_trials(tuner))
+    if reused:
+        print(f"resuming search {fingerprint}: {reused} finished trial(s) reused")
+    tuner.search(x_train, y_train, epochs=settings["epochs"], validation_data=validation_data, verbose=2)
+    clock.mark("search_seconds")
+
+    names = list(settings["space"])
+    rows = tuning.trial_rows(tuner, names)
+    best = tuning.best_trial(tuner)
+    statuses = [row["status"] for row in rows]
+    artifacts.write_json(args.best, best.hyperparameters.values)
+    artifacts.write_csv(args.trials, rows, list(rows[0]))
+    artifacts.write_json(args.metrics, {
+        "best_trial": best.trial_id,
+        "best_val_accuracy": round(float(best.score), 6),
+        "trials_completed": statuses.count("COMPLETED"),
+        "trials_failed": len(statuses) - statuses.count("COMPLETED"),
+    })
+    clock.write(args.timing, trials_reused=reused, trial_seconds=tuner.trial_seconds)
+    print(f"tune: best trial {best.trial_id}, val accuracy {best.score:.4f}: {best.hyperparameters.values}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,61 @@
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_pipeline import params, runtime
+
+runtime.configure(seed=1, threads=2, deterministic=True)
+from mnist_pipeline import models, tuning  # noqa: E402
+
+SPACE = params.load(Path(__file__).resolve().parents[1] / "params.yaml")["tune"]["space"]
+SWITCHES = [name for name, spec in SPACE.items() if spec.get("choice") and isinstance(spec["choice"][0], bool)]
+
+
+def extreme(spec, end):
+    """The smallest (end=0) or largest (end=-1) value of one hyperparameter's range."""
+    values = sorted(spec["choice"]) if "choice" in spec else [spec["min"], spec["max"]]
+    return values[end]
+
+
+def corners():
+    for end, switches in itertools.product((0, -1), itertools.product((False, True), repeat=len(SWITCHES))):
+        hp = {name: extreme(spec, end) for name, spec in SPACE.items()}
+        hp.update(zip(SWITCHES, switches))
+        yield pytest.param(hp, id=f"{'min' if end == 0 else 'max'}-" + "-".join(
+            f"{name}={value}" for name, value in zip(SWITCHES, switches)))
+
+
+def test_the_search_space_covers_the_builder():
+    tuning.check_space_names(SPACE)
+    assert set(SWITCHES) == {"extra_conv", "batch_norm"}
+
+
+@pytest.mark.parametrize("hp", corners())
+def test_every_corner_of_the_search_space_builds_and_predicts(hp):
+    model = models.build_cnn_model(hp)
+    probabilities = model.predict(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32), verbose=0)
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    conv_layers = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert len(conv_layers) == (3 if hp["extra_conv"] else 2)
+    assert any(layer.__class__.__name__ == "BatchNormalization" for layer in model.layers) == hp["batch_norm"]
+
+
+def test_the_declared_space_is_what_the_tuner_samples():
+    hp = tuning.declare_search_space(SPACE)
+    declared = {p.name: p.__class__.__name__ for p in hp.space}
+    assert declared["batch_norm"] == "Boolean" and declared["learning_rate"] == "Float"
+    assert declared["dense_units"] == "Int" and declared["conv1_kernel"] == "Choice"
+    assert hp.space[[p.name for p in hp.space].index("learning_rate")].sampling == "log"
+    model = models.build_cnn_model(hp)  # the builder reads the declared defaults
+    assert model.output_shape == (None, 10)
+
+
+def test_baseline_is_the_notebook_network():
+    model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+    assert model.loss == "sparse_categorical_crossentropy"
+    assert model.count_params() == 225034

@@ -1,0 +1,179 @@
+"""The smoke pipeline through real DVC commands, in scratch git repositories (see tests/smoke.py)."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mnist_pipeline import sources
+
+import smoke
+
+pytestmark = pytest.mark.pipeline
+STAGES = ("download", "prepare", "baseline", "tune", "retrain", "evaluate")
+
+
+def stages_run(output):
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+def read_json(repo, path):
+    return json.loads(Path(repo, path).read_text())
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, raw_mnist_dir):
+    """The smoke pipeline run once with `dvc repro` and its results committed on main."""
+    repo = smoke.make_scratch_repo(tmp_path_factory.mktemp("smoke") / "repo")
+    env = {sources.LOCAL_DIR_VARIABLE: str(raw_mnist_dir)}
+    output = smoke.dvc(repo, "repro", env=env).stdout
+    smoke.git(repo, "add", "--all")
+    smoke.git(repo, "commit", "--quiet", "-m", "smoke results")
+    return repo, output, env
+
+
+@pytest.fixture
+def scratch(smoke_run, tmp_path):
+    """A private copy of the finished smoke repository (DVC cache included) that a test may change."""
+    repo, _, env = smoke_run
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    return copy, env
+
+
+def test_repro_runs_every_stage_and_leaves_consistent_results(smoke_run):
+    repo, output, env = smoke_run
+    assert stages_run(output) == list(STAGES)
+    assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
+
+    counts = read_json(repo, "metrics/data.json")
+    assert counts["train"]["count"] + counts["val"]["count"] == 60000 and counts["test"]["count"] == 10000
+    results = read_json(repo, "metrics/evaluate.json")
+    with open(Path(repo, "metrics/confusion/tuned.csv"), newline="") as f:
+        confusion = list(csv.DictReader(f))
+    assert len(confusion) == 10000
+    correct = sum(row["actual"] == row["predicted"] for row in confusion)
+    assert results["tuned"]["test_accuracy"] == pytest.approx(correct / 10000)
+    assert results["tuned"]["test_errors"] == 10000 - correct
+    assert results["accuracy_gain"] == pytest.approx(
+        results["tuned"]["test_accuracy"] - results["baseline"]["test_accuracy"], abs=1e-6)
+    with open(Path(repo, "metrics/per_class.csv"), newline="") as f:
+        per_class = list(csv.DictReader(f))
+    assert [row["class"] for row in per_class if row["model"] == "tuned"] == [str(d) for d in range(10)]
+    assert sum(int(row["support"]) for row in per_class if row["model"] == "tuned") == 10000
+    for figure in ("training_curves", "sample_predictions", "misclassified", "accuracy_comparison"):
+        assert Path(repo, f"metrics/figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| tuned |" in Path(repo, "metrics/report.md").read_text()
+
+
+def test_metrics_show_and_plots_show_cover_every_output(smoke_run, tmp_path):
+    repo, _, _ = smoke_run
+    shown = json.loads(smoke.dvc(repo, "metrics", "show", "--json").stdout)
+    files = shown[""]["data"]
+    for path in ("metrics/data.json", "metrics/baseline.json", "metrics/tune.json", "metrics/evaluate.json",
+                 "metrics/timing/baseline.json", "metrics/timing/tune.json", "metrics/timing/retrain.json"):
+        assert "data" in files[path], f"{path} missing from dvc metrics show"
+    smoke.dvc(repo, "plots", "show", "--out", str(tmp_path / "plots"))
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for title in ("Baseline training", "Random-search trials", "Tuned confusion matrix", "misclassified.png"):
+        assert title in page
+
+
+def test_a_second_repro_reruns_nothing(smoke_run):
+    repo, _, env = smoke_run
+    lock = Path(repo, "dvc.lock").read_bytes()
+    output = smoke.dvc(repo, "repro", env=env).stdout
+    assert stages_run(output) == []
+    assert Path(repo, "dvc.lock").read_bytes() == lock
+
+
+def test_a_prepare_param_reruns_prepare_but_not_download(scratch):
+    repo, env = scratch
+    smoke.set_params(repo, {"prepare": {"val_fraction": 0.2}})
+    output = smoke.dvc(repo, "repro", "prepare", env=env).stdout
+    assert stages_run(output) == ["prepare"]
+    assert read_json(repo, "metrics/data.json")["val"]["count"] == 12000
+
+
+def test_an_evaluate_param_reruns_only_evaluate(scratch):
+    repo, env = scratch
+    smoke.set_params(repo, {"evaluate": {"misclassified_count": 8}})
+    output = smoke.dvc(repo, "repro", env=env).stdout
+    assert stages_run(output) == ["evaluate"]
+
+
+def test_a_forced_rerun_from_an_empty_search_gives_a_byte_identical_lock(scratch):
+    repo, env = scratch
+    lock = Path(repo, "dvc.lock").read_bytes()
+    shutil.rmtree(repo / smoke.TUNER_WORKSPACE)
+    output = smoke.dvc(repo, "repro", "--force", env=env).stdout
+    assert stages_run(output) == list(STAGES)
+    assert "resuming" not in output
+    assert Path(repo, "dvc.lock").read_bytes() == lock
+
+
+def test_metrics_and_params_diff_against_main_show_a_branch_change(scratch):
+    repo, env = scratch
+    smoke.git(repo, "checkout", "--quiet", "-b", "smaller-dense")
+    smoke.set_params(repo, {"baseline": {"dense_units": 32}})
+    output = smoke.dvc(repo, "repro", env=env).stdout
+    assert stages_run(output) == ["baseline", "evaluate"]
+    smoke.git(repo, "commit", "--quiet", "--all", "-m", "baseline with 32 dense units")
+
+    params_diff = json.loads(smoke.dvc(repo, "params", "diff", "main", "--json").stdout)
+    assert params_diff == {"params.yaml": {"baseline.dense_units": {"old": 128, "new": 32}}}
+    metrics_diff = json.loads(smoke.dvc(repo, "metrics", "diff", "main", "--json").stdout)
+    parameter_count = metrics_diff["metrics/baseline.json"]["params"]
+    assert parameter_count["new"] < parameter_count["old"]
+    assert parameter_count["diff"] == parameter_count["new"] - parameter_count["old"]
+    assert "baseline.test_accuracy" in metrics_diff["metrics/evaluate.json"]
+    assert "tuned.test_accuracy" not in metrics_diff.get("metrics/evaluate.json", {})
+
+
+def trial_finished(repo, trial):
+    for path in Path(repo, smoke.TUNER_WORKSPACE).glob(f"*/trial_{trial}/trial.json"):
+        try:
+            return json.loads(path.read_text())["status"] == "COMPLETED"
+        except (json.JSONDecodeError, KeyError):
+            return False
+    return False
+
+
+def test_an_interrupted_search_resumes_with_its_finished_trials(scratch):
+    repo, env = scratch
+    best = read_json(repo, "models/best_hyperparameters.json")
+    shutil.rmtree(repo / smoke.TUNER_WORKSPACE)
+    search = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "tune"], cwd=repo,
+                              env=smoke.environment(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not trial_finished(repo, 0) and search.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(search.pid, signal.SIGKILL)
+    search.wait()
+    assert trial_finished(repo, 0) and not trial_finished(repo, 1), "the kill should land between the two trials"
+
+    output = smoke.dvc(repo, "repro", "tune", env=env).stdout
+    assert "1 finished trial(s) reused" in output
+    assert read_json(repo, "metrics/timing/tune.json")["trial_seconds"].keys() == {"1"}
+    assert read_json(repo, "models/best_hyperparameters.json") == best
+    assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
+
+
+def test_exp_run_with_a_set_param_is_listed_by_exp_show(scratch):
+    repo, env = scratch
+    output = smoke.dvc(repo, "exp", "run", "--name", "two-epochs", "-S", "baseline.epochs=2", env=env).stdout
+    assert stages_run(output) == ["baseline", "evaluate"]
+    shown = json.loads(smoke.dvc(repo, "exp", "show", "--json").stdout)
+    experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
+    [run] = [exp for exp in experiments if exp.get("name") == "two-epochs"]
+    data = run["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["baseline"]["epochs"] == 2
+    assert data["metrics"]["metrics/baseline.json"]["data"]["epochs"] == 2
