@@ -1,9 +1,12 @@
 """Scratch copies of this repository that run the smoke pipeline with real DVC.
 
-Used by the pipeline tests, and on its own as `python tests/smoke.py check`: the pull-request reproduction check
-(smoke pipeline, then a forced rerun from scratch, then the two dvc.lock files must be byte-identical).
+Used by the pipeline tests, and on its own for the reproduction checks of .ci/run and the pull-request workflow:
+  python tests/smoke.py check                  smoke pipeline, forced rerun from scratch: identical dvc.lock
+  python tests/smoke.py lock SOURCE LOCK_OUT   smoke pipeline on another checkout (e.g. the base branch)
+  python tests/smoke.py compare BASE HEAD      stages whose inputs did not change must give the same outputs
 """
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -41,10 +44,10 @@ def git(cwd, *args):
     return run(cwd, "git", "-c", "user.name=smoke", "-c", "user.email=smoke@localhost", *args)
 
 
-def project_files():
+def project_files(source=REPO):
     """Tracked files plus new ones git does not ignore: the working tree as a commit would see it."""
-    listed = run(REPO, "git", "ls-files", "--cached", "--others", "--exclude-standard", "-z").stdout
-    return [name for name in listed.split("\0") if name and (REPO / name).is_file()]
+    listed = run(source, "git", "ls-files", "--cached", "--others", "--exclude-standard", "-z").stdout
+    return [name for name in listed.split("\0") if name and Path(source, name).is_file()]
 
 
 def deep_merge(base: dict, overrides: dict) -> dict:
@@ -64,13 +67,13 @@ def set_params(repo, overrides: dict):
     set_params_file(Path(repo, "params.yaml"), Path(repo, "params.yaml"), overrides)
 
 
-def make_scratch_repo(dest) -> Path:
-    """A git repository at `dest` holding this project's files, with the smoke params, and no pipeline results."""
-    dest = Path(dest)
-    for name in project_files():
+def make_scratch_repo(dest, source=REPO) -> Path:
+    """A git repository at `dest` holding the project files of `source`, with the smoke params and no results."""
+    dest, source = Path(dest), Path(source)
+    for name in project_files(source):
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
+        shutil.copy2(source / name, target)
     Path(dest, "dvc.lock").unlink(missing_ok=True)
     set_params(dest, yaml.safe_load(SMOKE_PARAMS.read_text()))
     git(dest, "init", "--quiet", "--initial-branch=main")
@@ -79,26 +82,73 @@ def make_scratch_repo(dest) -> Path:
     return dest
 
 
+def run_smoke(repo) -> bytes:
+    """`dvc repro` of the smoke pipeline; fails unless `dvc status` is clean afterwards. Returns dvc.lock."""
+    print(dvc(repo, "repro").stdout)
+    status = dvc(repo, "status", "--json").stdout.strip()
+    if status != "{}":
+        sys.exit(f"dvc status is not clean after dvc repro: {status}")
+    return Path(repo, "dvc.lock").read_bytes()
+
+
 def check():
     """Smoke pipeline, then `dvc repro --force` from an empty search workspace: dvc.lock must not change a byte."""
     with tempfile.TemporaryDirectory(prefix="mnist-dvc-smoke-") as scratch:
         repo = make_scratch_repo(scratch)
-        print(dvc(repo, "repro").stdout)
-        first = Path(repo, "dvc.lock").read_bytes()
+        first = run_smoke(repo)
         shutil.rmtree(repo / TUNER_WORKSPACE)
         print(dvc(repo, "repro", "--force").stdout)
-        second = Path(repo, "dvc.lock").read_bytes()
-        status = dvc(repo, "status", "--json").stdout.strip()
-        if first != second:
+        if Path(repo, "dvc.lock").read_bytes() != first:
             Path(repo, "first.lock").write_bytes(first)
             diff = run(repo, "git", "diff", "--no-index", "first.lock", "dvc.lock", check=False).stdout
             sys.exit(f"dvc.lock changed between two runs of the same pipeline:\n{diff}")
-        if status != "{}":
-            sys.exit(f"dvc status is not clean after the runs: {status}")
-        print("smoke check passed: two runs gave a byte-identical dvc.lock and dvc status is clean")
+        print("smoke check passed: two runs gave a byte-identical dvc.lock")
+
+
+def lock_of(source, lock_out):
+    """Run the smoke pipeline on the project files of `source` and copy its dvc.lock to `lock_out`."""
+    with tempfile.TemporaryDirectory(prefix="mnist-dvc-smoke-") as scratch:
+        Path(lock_out).write_bytes(run_smoke(make_scratch_repo(scratch, source)))
+
+
+def unexplained_changes(base_lock: dict, head_lock: dict):
+    """Stages whose command, deps and params are the same in both locks but whose outputs differ."""
+    problems = []
+    for name, head in head_lock.get("stages", {}).items():
+        base = base_lock.get("stages", {}).get(name)
+        same_inputs = base is not None and all(base.get(key) == head.get(key) for key in ("cmd", "deps", "params"))
+        if same_inputs and base.get("outs") != head.get("outs"):
+            changed = [out["path"] for out, old in zip(head["outs"], base["outs"]) if out != old]
+            problems.append(f"stage {name}: same inputs, different outputs: {', '.join(changed) or 'out list'}")
+    return problems
+
+
+def compare(base_lock_path, head_lock_path):
+    problems = unexplained_changes(yaml.safe_load(Path(base_lock_path).read_text()),
+                                   yaml.safe_load(Path(head_lock_path).read_text()))
+    if problems:
+        sys.exit("\n".join(problems))
+    print("every stage with unchanged inputs produced identical outputs")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check", help="smoke pipeline twice in a scratch copy; dvc.lock must be identical")
+    lock = commands.add_parser("lock", help="smoke pipeline on another checkout's files; save its dvc.lock")
+    lock.add_argument("source")
+    lock.add_argument("lock_out")
+    diff = commands.add_parser("compare", help="fail if a stage with unchanged inputs changed its outputs")
+    diff.add_argument("base_lock")
+    diff.add_argument("head_lock")
+    args = parser.parse_args()
+    if args.command == "check":
+        check()
+    elif args.command == "lock":
+        lock_of(args.source, args.lock_out)
+    else:
+        compare(args.base_lock, args.head_lock)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["check"]:
-        sys.exit("usage: python tests/smoke.py check")
-    check()
+    main()

@@ -128,7 +128,7 @@ def test_metrics_and_params_diff_against_main_show_a_branch_change(scratch):
     smoke.git(repo, "commit", "--quiet", "--all", "-m", "baseline with 32 dense units")
 
     params_diff = json.loads(smoke.dvc(repo, "params", "diff", "main", "--json").stdout)
-    assert params_diff == {"params.yaml": {"baseline.dense_units": {"old": 128, "new": 32}}}
+    assert params_diff == {"params.yaml": {"baseline.dense_units": {"old": 128, "new": 32, "diff": -96}}}
     metrics_diff = json.loads(smoke.dvc(repo, "metrics", "diff", "main", "--json").stdout)
     parameter_count = metrics_diff["metrics/baseline.json"]["params"]
     assert parameter_count["new"] < parameter_count["old"]
@@ -138,9 +138,10 @@ def test_metrics_and_params_diff_against_main_show_a_branch_change(scratch):
 
 
 def trial_finished(repo, trial):
-    for path in Path(repo, smoke.TUNER_WORKSPACE).glob(f"*/trial_{trial}/trial.json"):
+    """Finished as the tuner sees it: listed as ended in oracle.json, which is saved after the trial's own file."""
+    for path in Path(repo, smoke.TUNER_WORKSPACE).glob("*/oracle.json"):
         try:
-            return json.loads(path.read_text())["status"] == "COMPLETED"
+            return str(trial) in json.loads(path.read_text())["end_order"]
         except (json.JSONDecodeError, KeyError):
             return False
     return False
