@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def write_params_with_tune(workdir, tune):
 
 
 def run_tune(workdir, prepared, learning_rates, max_trials):
-    tune = {"max_trials": max_trials, "epochs": 1, "train_subset": 0, "seed": 11,
+    tune = {"max_trials": max_trials, "epochs": 2, "train_subset": 0, "seed": 11,
             "space": {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}}}
     write_params_with_tune(workdir, tune)
     outputs = {name: workdir / name for name in ("best.json", "trials.csv", "tune.json", "timing.json")}
@@ -61,7 +62,9 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tiny_pre
     by_rate = {float(row["learning_rate"]): row for row in trials}
     assert sorted(by_rate) == [0.002, 1.0e38]
     assert by_rate[1.0e38]["status"] == "FAILED" and by_rate[1.0e38]["val_accuracy"] == ""
+    assert re.search(r"training loss became (nan|inf) in epoch 1", by_rate[1.0e38]["error"])
     assert by_rate[0.002]["status"] == "COMPLETED" and 0.1 < float(by_rate[0.002]["val_accuracy"]) <= 1.0
+    assert by_rate[0.002]["epochs"] == "2" and by_rate[0.002]["error"] == ""
     assert results["best.json"]["learning_rate"] == 0.002
     assert results["best.json"]["conv1_filters"] == 8 and results["best.json"]["extra_conv"] is False
     assert results["tune.json"]["trials_completed"] == 1 and results["tune.json"]["trials_failed"] == 1

@@ -13,6 +13,7 @@ from . import models, training
 from .params import ParamsError
 
 OBJECTIVE = "val_accuracy"
+EPOCHS_TRAINED = "epochs_trained"
 
 
 def check_space_names(space: dict):
@@ -48,9 +49,12 @@ class CnnHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, x, y, **kwargs):
         try:
-            return training.fit(model, x, y, batch_size=hp.get("batch_size"), **kwargs)
+            history = training.fit(model, x, y, batch_size=hp.get("batch_size"), **kwargs)
         except training.NonFiniteLossError as error:
             raise kt.errors.FailedTrialError(str(error)) from None
+        # The tuner keeps only the best epoch's metrics; a constant column carries the epoch count into trial.json.
+        history.history[EPOCHS_TRAINED] = [len(history.epoch)] * len(history.epoch)
+        return history
 
 
 class SeededRandomSearch(kt.RandomSearch):
@@ -123,18 +127,25 @@ def _value_at_step(trial, metric, step):
     return None
 
 
+def _failure_reason(trial):
+    lines = (trial.message or "").strip().splitlines()
+    return lines[-1] if trial.status != "COMPLETED" and lines else ""
+
+
 def trial_rows(tuner, hp_names):
-    """One row per trial: id, every hyperparameter, the objective at the best epoch, epochs run, status."""
+    """One row per trial: id, every hyperparameter, the objective and val_loss at the best epoch, epochs trained,
+    status, and for a failed trial the last line of its error."""
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
-        epochs = len(trial.metrics.get_history("loss")) if trial.metrics.exists("loss") else 0
+        epochs = _value_at_step(trial, EPOCHS_TRAINED, trial.best_step)
         rows.append({
             "trial": trial_id,
             **{name: trial.hyperparameters.values.get(name) for name in hp_names},
             "val_accuracy": _value_at_step(trial, OBJECTIVE, trial.best_step),
             "val_loss": _value_at_step(trial, "val_loss", trial.best_step),
-            "epochs": epochs,
+            "epochs": None if epochs is None else int(epochs),
             "status": trial.status,
+            "error": _failure_reason(trial),
         })
     return rows
 
