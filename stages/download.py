@@ -12,4 +12,4 @@ def main():
 
 
 if __name__ == "__main__":
-    cli.run(main, expected_errors=(params.ParamsError, sources.AllSourcesFailed, OSError))
+    cli.run(main)

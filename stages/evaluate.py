@@ -66,7 +66,7 @@ def main():
                            "tuned-history", "metrics", "per-class", "confusion-dir", "report", "figures", "timing")
     all_params = params.load()
     settings = all_params["evaluate"]
-    runtime.configure(1, **all_params["runtime"])
+    runtime.configure(seed=1, **all_params["runtime"])  # inference draws no random numbers; threads matter
     from mnist_pipeline import evaluation
 
     clock = cli.Stopwatch()

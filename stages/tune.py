@@ -25,10 +25,9 @@ def main():
                                         settings["seed"])
     validation_data = data.load_prepared(args.data, "val")
 
-    fingerprint = tuning.search_fingerprint(settings, [Path(args.data, f"{s}.npz") for s in ("train", "val")])
-    workspace = Path(args.workspace)
-    tuner = tuning.make_tuner(workspace, fingerprint, settings["space"], settings)
-    artifacts.write_text(workspace / ".gitignore", "*\n")
+    fingerprint = tuning.search_fingerprint(settings, all_params["runtime"],
+                                            [Path(args.data, f"{split}.npz") for split in ("train", "val")])
+    tuner = tuning.make_tuner(args.workspace, fingerprint, settings["space"], settings)
     reused = len(tuning.finished_trials(tuner))
     if reused:
         print(f"resuming search {fingerprint}: {reused} finished trial(s) reused")

@@ -1,6 +1,7 @@
 """Writing outputs atomically and byte-stably: same content in, same bytes out, nothing half-written."""
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -11,6 +12,14 @@ import numpy as np
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _temp_path_beside(path: Path, suffix: str = "") -> Path:

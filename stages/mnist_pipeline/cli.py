@@ -4,8 +4,10 @@ import argparse
 import resource
 import sys
 import time
+from pathlib import Path
 
 from . import artifacts
+from .errors import PipelineError
 
 
 def parse_paths(description, *names):
@@ -16,12 +18,13 @@ def parse_paths(description, *names):
     return parser.parse_args()
 
 
-def run(main, expected_errors=(ValueError, RuntimeError, OSError)):
-    """Run a stage's main(); an expected error ends it with `<stage>: error: <message>` and exit status 1."""
+def run(main):
+    """Run a stage's main(). A PipelineError, or an OSError such as a missing input file, ends it with
+    `<stage>: error: <message>` and exit status 1; any other exception is a bug and keeps its traceback."""
     try:
         main()
-    except expected_errors as error:
-        stage = main.__module__ if main.__module__ != "__main__" else sys.argv[0].rsplit("/", 1)[-1].removesuffix(".py")
+    except (PipelineError, OSError) as error:
+        stage = Path(sys.argv[0]).stem
         print(f"{stage}: error: {error}", file=sys.stderr)
         sys.exit(1)
 

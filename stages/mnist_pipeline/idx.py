@@ -4,11 +4,13 @@ import struct
 
 import numpy as np
 
+from .errors import PipelineError
+
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (count, rows, columns)
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(PipelineError, ValueError):
     """A file that is not a well-formed IDX file of the expected kind."""
 
 

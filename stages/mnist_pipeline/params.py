@@ -8,10 +8,12 @@ import math
 
 import yaml
 
+from .errors import PipelineError
+
 PARAMS_FILE = "params.yaml"
 
 
-class ParamsError(ValueError):
+class ParamsError(PipelineError, ValueError):
     pass
 
 

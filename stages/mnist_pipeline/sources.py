@@ -5,7 +5,6 @@ directory into place once all four match. A source that fails leaves nothing beh
 """
 
 import gzip
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,6 +15,9 @@ import urllib.request
 from pathlib import Path
 
 from tqdm import tqdm
+
+from . import artifacts
+from .errors import PipelineError
 
 # sha256 of the uncompressed files, the same bytes whichever source delivers them.
 DATASETS = {
@@ -30,7 +32,7 @@ DATASETS = {
 LOCAL_DIR_VARIABLE = "MNIST_DVC_LOCAL_DIR"
 
 
-class SourceError(Exception):
+class SourceError(PipelineError):
     """One source could not deliver the files."""
 
 
@@ -39,19 +41,11 @@ class ChecksumError(SourceError):
         super().__init__(f"{name} from {source}: sha256 {actual}, expected {expected}")
 
 
-class AllSourcesFailed(Exception):
+class AllSourcesFailed(PipelineError):
     def __init__(self, failures):
         lines = "\n".join(f"  - {source}: {reason}" for source, reason in failures)
         super().__init__(f"no source delivered the dataset:\n{lines}")
         self.failures = failures
-
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _gunzip(source_path: Path, target_path: Path, label: str):
@@ -181,7 +175,7 @@ def sources_from_params(download: dict, environ=os.environ):
 
 def verify(directory: Path, checksums: dict, source):
     for name, expected in checksums.items():
-        actual = sha256_of(directory / name)
+        actual = artifacts.sha256_of(directory / name)
         if actual != expected:
             raise ChecksumError(name, source, expected, actual)
 

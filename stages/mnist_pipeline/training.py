@@ -6,9 +6,10 @@ import keras
 from keras import layers
 
 from .data import IMAGE_SHAPE
+from .errors import PipelineError
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(PipelineError):
     pass
 
 

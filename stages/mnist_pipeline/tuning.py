@@ -9,8 +9,13 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
-from . import models, training
+from . import artifacts, models, training
+from .errors import PipelineError
 from .params import ParamsError
+
+class SearchFailed(PipelineError):
+    pass
+
 
 OBJECTIVE = "val_accuracy"
 EPOCHS_TRAINED = "epochs_trained"
@@ -75,19 +80,17 @@ class SeededRandomSearch(kt.RandomSearch):
             self.trial_seconds[trial.trial_id] = round(time.perf_counter() - start, 2)
 
 
-def search_fingerprint(tune_params: dict, data_files) -> str:
-    """What decides the trials' results: tune params, search-space code, library versions and the data itself.
-    Any change gives a new fingerprint, and so a fresh search directory: old trials are never silently reused."""
+def search_fingerprint(tune_params: dict, runtime_params: dict, data_files) -> str:
+    """What decides the trials' results: tune and runtime params, the model/training/tuning code, library versions
+    and the data itself. Any change gives a new fingerprint, so a fresh search: old trials are never silently reused."""
     digest = hashlib.sha256()
-    digest.update(json.dumps(tune_params, sort_keys=True).encode())
+    digest.update(json.dumps([tune_params, runtime_params], sort_keys=True).encode())
     for module in (models, training):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     digest.update(f"keras {keras.__version__} keras-tuner {kt.__version__}".encode())
     for path in data_files:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(artifacts.sha256_of(path).encode())
     return digest.hexdigest()[:16]
 
 
@@ -97,8 +100,9 @@ def make_tuner(workspace, fingerprint, space: dict, tune_params: dict):
     workspace = Path(workspace)
     workspace.mkdir(parents=True, exist_ok=True)
     for stale in workspace.iterdir():
-        if stale.name != fingerprint:
+        if stale.name not in (fingerprint, ".gitignore"):
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    artifacts.write_text(workspace / ".gitignore", "*\n")  # scratch state: keep it out of git
     return SeededRandomSearch(
         hypermodel=CnnHyperModel(),
         hyperparameters=declare_search_space(space),
@@ -155,5 +159,5 @@ def best_trial(tuner):
     if not best or best[0].score is None:
         reasons = "; ".join(f"trial {t.trial_id}: {(t.message or t.status).strip().splitlines()[-1]}"
                             for t in tuner.oracle.trials.values())
-        raise RuntimeError(f"no trial completed, so there is no best model ({reasons})")
+        raise SearchFailed(f"no trial completed, so there is no best model ({reasons})")
     return best[0]
