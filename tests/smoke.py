@@ -18,13 +18,20 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_PARAMS = REPO / "tests" / "smoke-params.yaml"
-TUNER_WORKSPACE = "models/search"  # as dvc.yaml passes it to the tune stage
+
+
+def tuner_workspace() -> str:
+    """The tune stage's --workspace, as dvc.yaml passes it."""
+    command = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["tune"]["cmd"].split()
+    return command[command.index("--workspace") + 1]
+
+
+TUNER_WORKSPACE = tuner_workspace()
 
 
 def environment(extra=None):
     """This interpreter's bin first on PATH (DVC runs `python ...` through the shell), plus `extra`."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("PYTHONHASHSEED", None)
     env.update(extra or {})
     return env
 

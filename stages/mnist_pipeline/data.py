@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from . import idx
+from .artifacts import load_arrays
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -61,6 +62,4 @@ def take_subset(x, y, size: int, seed: int):
 
 def load_prepared(prepared_dir, split):
     """(x, y) of one prepared split: float32 images (N, 28, 28, 1) and int64 labels (N,)."""
-    from .artifacts import load_arrays
-
     return load_arrays(Path(prepared_dir, f"{split}.npz"), ("x", "y"))

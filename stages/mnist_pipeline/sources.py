@@ -17,16 +17,19 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import artifacts
+from .data import RAW_FILES
 from .errors import PipelineError
 
-# sha256 of the uncompressed files, the same bytes whichever source delivers them.
+# sha256 of the uncompressed (images, labels) files of each split, the same bytes whichever source delivers them.
+MNIST_SHA256 = {
+    "train": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+              "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "test": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+# File name to sha256, the names being the ones prepare reads (data.RAW_FILES).
 DATASETS = {
-    "mnist": {
-        "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    },
+    "mnist": {name: sha256 for split, hashes in MNIST_SHA256.items() for name, sha256 in zip(RAW_FILES[split], hashes)},
 }
 
 LOCAL_DIR_VARIABLE = "MNIST_DVC_LOCAL_DIR"

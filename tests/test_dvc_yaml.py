@@ -1,0 +1,46 @@
+"""dvc.yaml must declare, for each stage, its script and every library module the script imports (directly or
+through other modules): otherwise a code change would not rerun the stage."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+LIBRARY = REPO / "stages" / "mnist_pipeline"
+STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def imported_library_modules(path: Path) -> set:
+    """Names of mnist_pipeline modules that the file at `path` imports, anywhere in it."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.module == "mnist_pipeline" or (node.level == 1 and node.module is None):
+                names.update(alias.name for alias in node.names)
+            elif node.level == 1:
+                names.add(node.module)
+            elif node.module and node.module.startswith("mnist_pipeline."):
+                names.add(node.module.split(".", 1)[1])
+    return names
+
+
+def closure(script: Path) -> set:
+    seen, todo = {"__init__"}, imported_library_modules(script)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo |= imported_library_modules(LIBRARY / f"{name}.py")
+    return seen
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_imported_module_is_a_declared_dependency(stage):
+    script = REPO / "stages" / f"{stage}.py"
+    declared = {dep for dep in STAGES[stage]["deps"] if isinstance(dep, str)}
+    needed = {f"stages/{stage}.py"} | {f"stages/mnist_pipeline/{name}.py" for name in closure(script)}
+    assert sorted(needed - declared) == [], f"{stage}: imported but not in deps"
+    library_deps = {dep for dep in declared if dep.startswith("stages/mnist_pipeline/")}
+    assert sorted(library_deps - needed) == [], f"{stage}: in deps but never imported"
