@@ -18,9 +18,7 @@ def read_history(path):
 def load_models(args, baseline_params):
     from mnist_pipeline import models
 
-    baseline = models.build_baseline_model(baseline_params["conv_filters"], baseline_params["kernel_size"],
-                                           baseline_params["dense_units"], baseline_params["dropout"],
-                                           baseline_params["learning_rate"])
+    baseline = models.build_baseline_from_params(baseline_params)
     tuned = models.build_cnn_model(artifacts.read_json(args.best))
     for model, weights in ((baseline, args.baseline_model), (tuned, args.tuned_model)):
         model.load_weights(weights)

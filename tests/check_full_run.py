@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-METRICS = "metrics/evaluate.json"
+import yaml
+
+
+def evaluate_metrics_path() -> str:
+    """The evaluate stage's --metrics, as dvc.yaml passes it."""
+    command = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["evaluate"]["cmd"].split()
+    return command[command.index("--metrics") + 1]
 
 
 def main():
@@ -15,8 +21,9 @@ def main():
     parser.add_argument("--min-tuned-accuracy", type=float, required=True)
     parser.add_argument("--tolerance", type=float, required=True, help="absolute, e.g. 0.002 for 0.2 points")
     args = parser.parse_args()
-    fresh = json.loads(Path(METRICS).read_text())
-    committed = json.loads(subprocess.run(["git", "show", f"HEAD:{METRICS}"], check=True, capture_output=True,
+    metrics = evaluate_metrics_path()
+    fresh = json.loads(Path(metrics).read_text())
+    committed = json.loads(subprocess.run(["git", "show", f"HEAD:{metrics}"], check=True, capture_output=True,
                                           text=True).stdout)
     problems = []
     if fresh["tuned"]["test_accuracy"] < args.min_tuned_accuracy:

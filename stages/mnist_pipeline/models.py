@@ -38,6 +38,12 @@ def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learni
     return compile_model(model, learning_rate)
 
 
+def build_baseline_from_params(section):
+    """The baseline as the `baseline` section of params.yaml describes it (for training and for evaluation alike)."""
+    return build_baseline_model(section["conv_filters"], section["kernel_size"], section["dense_units"],
+                                section["dropout"], section["learning_rate"])
+
+
 def _batch_norm():
     # Keras' default momentum (0.99) needs several hundred steps before the moving statistics used at inference
     # settle; a short search trial ends before that and scores near chance. 0.9 settles in a few dozen steps.
