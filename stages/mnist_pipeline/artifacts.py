@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 
 def sha256_of(path) -> str:
@@ -25,7 +25,7 @@ def sha256_of(path) -> str:
 def _temp_path_beside(path: Path, suffix: str = "") -> Path:
     fd, name = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=suffix, dir=path.parent)
     os.close(fd)
-    os.chmod(name, 0o666 & ~_UMASK)  # mkstemp makes files private; give them the usual permissions
+    os.chmod(name, 0o666 & ~UMASK)  # mkstemp makes files private; give them the usual permissions
     return Path(name)
 
 
