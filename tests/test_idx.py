@@ -1,3 +1,5 @@
+import struct
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,10 @@ def test_labels_must_be_digits(tmp_path):
     write_raw_train(tmp_path, sample_images(2), np.array([1, 12], dtype=np.uint8))
     with pytest.raises(idx.IdxFormatError, match="label 12 is outside 0-9"):
         data.read_raw_split(tmp_path, "train")
+
+
+def test_header_dimensions_too_large_to_multiply_are_a_format_error():
+    # 2**22 * 2**21 * 2**21 = 2**64: a 64-bit product wraps to 0 and would match this header-only file.
+    huge = struct.pack(">4I", idx.IMAGES_MAGIC, 2**22, 2**21, 2**21)
+    with pytest.raises(idx.IdxFormatError, match="truncated: header promises 4194304x2097152x2097152 values"):
+        idx.parse_images(huge, "huge")

@@ -27,8 +27,22 @@ def corners():
             f"{name}={value}" for name, value in zip(SWITCHES, switches)))
 
 
-def test_the_search_space_covers_the_builder():
-    tuning.check_space_names(SPACE)
+class ReadRecorder(dict):
+    """Hyperparameter values that remember which names the builder read."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.read = set()
+
+    def get(self, name):
+        self.read.add(name)
+        return self[name]
+
+
+def test_the_declared_hyperparameters_are_the_ones_a_trial_reads():
+    hp = ReadRecorder({name: extreme(spec, -1) for name, spec in SPACE.items()})
+    models.build_cnn_model(hp)
+    assert hp.read | {"batch_size"} == set(params.CNN_HYPERPARAMETERS)  # batch_size is read by the trial's fit
     assert set(SWITCHES) == {"extra_conv", "batch_norm"}
 
 

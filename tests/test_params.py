@@ -39,23 +39,65 @@ def test_the_committed_params_are_valid():
     ("prepare.seed", True, "prepare.seed: expected an integer"),
     ("prepare.seed", 0, r"prepare.seed: 0 is outside \[1, "),
     ("prepare.val_fraction", 0.7, r"prepare.val_fraction: 0.7 is outside \[0, 0.5\]"),
-    ("prepare.val_fraction", 0, "prepare.val_fraction: 0 must lie strictly between"),
+    ("prepare.val_fraction", 0, "prepare.val_fraction: 0 must be above 0"),
     ("data.dataset", "cifar10", "data.dataset: 'cifar10' is not one of mnist"),
     ("download.sources", ["ftp"], r"download.sources\[0\]: 'ftp' is not one of"),
     ("download.sources", [], "download.sources: expected a list of at least 1"),
     ("runtime.deterministic", "yes", "runtime.deterministic: expected true or false"),
     ("baseline.learning_rate", float("nan"), "baseline.learning_rate: expected a finite number"),
     ("retrain.lr_schedule", "step", "retrain.lr_schedule: 'step' is not one of constant, cosine"),
-    ("tune.space.dropout", {"min": 0.5, "max": 0.1}, "tune.space.dropout: min 0.5 must be below max 0.1"),
+    ("tune.space.dropout", {"min": 0.5, "max": 0.1}, "tune.space.dropout: min 0.5 is above max 0.1"),
     ("tune.space.dropout", {"min": 0.1}, r"tune.space.dropout: expected \{choice"),
-    ("tune.space.learning_rate", {"min": 0.0, "max": 0.1, "log": True}, "needs min > 0"),
+    ("tune.space.dropout", {"min": 0.0, "max": 0.5, "log": True}, "tune.space.dropout: a log-scale range needs min > 0"),
     ("tune.space.dense_units", {"min": 64, "max": 256, "step": 0}, r"tune.space.dense_units.step: 0 is outside"),
     ("tune.space.batch_norm", {"choice": []}, "tune.space.batch_norm.choice: expected a non-empty list"),
-    ("tune.space.batch_norm", {"choice": [True, 1]}, "of one scalar type"),
+    ("tune.space.batch_norm", {"choice": [True, 1]}, r"tune.space.batch_norm.choice\[1\]: expected true or false"),
+    ("tune.space.batch_norm", {"min": 0, "max": 1}, r"tune.space.batch_norm: expected \{choice: \[...\]\}"),
+    # Each range holds only values the network can be built with.
+    ("tune.space.conv1_filters", {"choice": [0, 16]}, r"tune.space.conv1_filters.choice\[0\]: 0 is outside \[1, "),
+    ("tune.space.conv1_kernel", {"choice": [3, 4]}, r"tune.space.conv1_kernel.choice\[1\]: 4 must be odd"),
+    ("tune.space.conv3_kernel", {"choice": [9]}, r"tune.space.conv3_kernel.choice\[0\]: 9 is outside \[1, 7\]"),
+    ("tune.space.dense_units", {"min": 0, "max": 64}, r"tune.space.dense_units.min: 0 is outside \[1, "),
+    ("tune.space.dropout", {"min": 0.0, "max": 1.0}, "tune.space.dropout.max: 1.0 must be below 1"),
+    ("tune.space.dropout", {"choice": [-0.1]}, r"tune.space.dropout.choice\[0\]: -0.1 is outside"),
+    ("tune.space.learning_rate", {"min": 0.0, "max": 0.1}, "tune.space.learning_rate.min: 0.0 must be above 0"),
+    ("tune.space.learning_rate", {"choice": [float("inf")]}, "learning_rate.choice\\[0\\]: expected a finite number"),
+    ("tune.space.batch_size", {"choice": [0]}, r"tune.space.batch_size.choice\[0\]: 0 is outside \[1, "),
+    ("tune.space.dense_units", {"choice": [64, 64]}, "tune.space.dense_units.choice: repeated choices"),
+    ("tune.space.momentum", {"choice": [0.9]}, "tune.space.momentum: build_cnn_model does not use this hyperparameter"),
+    ("tune.space.dropout", KeyError, r"tune.space.dropout: missing \(build_cnn_model reads it\)"),
+    ("baseline.kernel_size", 4, "baseline.kernel_size: 4 must be odd"),
+    ("baseline.conv_filters", [8, 8, 8, 8], "baseline.conv_filters: 4 blocks do not fit a 28x28 image with kernel_size 3: "
+                                            r"block 4 would get a 1x1 map \(at most 3 blocks fit\)"),
+    ("download.mirrors", [], "download.mirrors: empty, but download.sources lists mirrors"),
 ])
 def test_bad_values_are_refused_with_the_dotted_key(path, value, message):
     with pytest.raises(params.ParamsError, match=message):
         params.validate(changed(path, value))
+
+
+def test_the_largest_baseline_that_fits_is_accepted():
+    assert params.validate(changed("baseline.conv_filters", [8, 8, 8]))["baseline"]["conv_filters"] == [8, 8, 8]
+
+
+def test_unknown_keys_of_mixed_types_are_named():
+    raw = changed("prepare.bogus", 1)
+    raw["prepare"][7] = 2
+    with pytest.raises(params.ParamsError, match=r"^prepare.7: unknown key"):
+        params.validate(raw)
+
+
+def test_an_error_quotes_at_most_about_100_characters_of_a_value():
+    with pytest.raises(params.ParamsError) as error:
+        params.validate(changed("prepare.seed", "9" * 100_000))
+    assert str(error.value).startswith("prepare.seed: expected an integer, got '999")
+    assert len(str(error.value)) < 160
+
+
+def test_a_params_file_that_is_not_utf8_is_a_params_error(tmp_path):
+    (tmp_path / "params.yaml").write_bytes("prepare:\n  seed: 1  # caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(params.ParamsError, match=r"params.yaml: not UTF-8 text \(byte 0xe9 at offset 25\)"):
+        params.load(tmp_path / "params.yaml")
 
 
 def test_search_space_ranges_keep_their_kind():

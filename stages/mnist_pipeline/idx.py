@@ -1,5 +1,6 @@
 """Reading and writing the IDX format of the original MNIST files (big-endian uint32 header, then uint8 data)."""
 
+import math
 import struct
 
 import numpy as np
@@ -21,7 +22,7 @@ def _header(data: bytes, name: str, magic: int, dimensions: int):
     if len(data) < size:
         raise IdxFormatError(f"{name}: {len(data)} bytes is shorter than the {size}-byte IDX header")
     shape = struct.unpack(f">{dimensions}I", data[4:size])
-    expected = size + int(np.prod(shape))
+    expected = size + math.prod(shape)  # Python integers: huge header dimensions cannot overflow
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "has trailing bytes"
         raise IdxFormatError(

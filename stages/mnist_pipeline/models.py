@@ -5,14 +5,6 @@ from keras import layers
 
 from .data import IMAGE_SHAPE, NUM_CLASSES
 
-# Every name build_cnn_model reads; tune.space in params.yaml must declare exactly these.
-CNN_HYPERPARAMETERS = (
-    "conv1_filters", "conv1_kernel",
-    "conv2_filters", "conv2_kernel",
-    "extra_conv", "conv3_filters", "conv3_kernel",
-    "batch_norm", "dense_units", "dropout", "learning_rate", "batch_size",
-)
-
 
 def compile_model(model, learning_rate):
     """Adam, sparse categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule."""
@@ -61,7 +53,7 @@ def _conv_block(model, filters, kernel_size, batch_norm):
 
 def build_cnn_model(hp):
     """The tunable CNN. `hp` is a keras_tuner.HyperParameters during the search, or a plain dict of the best values
-    afterwards: anything whose `.get(name)` returns a value for each of CNN_HYPERPARAMETERS.
+    afterwards: anything whose `.get(name)` returns a value for each of params.CNN_HYPERPARAMETERS.
 
     The ranges live in params.yaml (tune.space) and are declared on the HyperParameters before the search, so this
     builder only reads values. It runs several times while the tuner starts up, so it stays free of side effects.

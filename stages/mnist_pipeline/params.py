@@ -8,6 +8,7 @@ import math
 
 import yaml
 
+from .data import IMAGE_SHAPE
 from .errors import PipelineError
 
 PARAMS_FILE = "params.yaml"
@@ -17,13 +18,21 @@ class ParamsError(PipelineError, ValueError):
     pass
 
 
+def _show(value, limit=100):
+    """A value as an error message quotes it: its repr, cut to about `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class Int:
-    def __init__(self, min=None, max=None):
-        self.min, self.max = min, max
+    def __init__(self, min=None, max=None, odd=False):
+        self.min, self.max, self.odd = min, max, odd
 
     def check(self, value, key):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamsError(f"{key}: expected an integer, got {value!r}")
+            raise ParamsError(f"{key}: expected an integer, got {_show(value)}")
+        if self.odd and value % 2 == 0:
+            raise ParamsError(f"{key}: {value} must be odd")
         return _in_range(value, key, self.min, self.max)
 
 
@@ -34,16 +43,18 @@ class Float:
 
     def check(self, value, key):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ParamsError(f"{key}: expected a finite number, got {value!r}")
-        if self.min_exclusive and value <= self.min or self.max_exclusive and value >= self.max:
-            raise ParamsError(f"{key}: {value} must lie strictly between {self.min} and {self.max}")
+            raise ParamsError(f"{key}: expected a finite number, got {_show(value)}")
+        if self.min_exclusive and value <= self.min:
+            raise ParamsError(f"{key}: {value} must be above {self.min}")
+        if self.max_exclusive and value >= self.max:
+            raise ParamsError(f"{key}: {value} must be below {self.max}")
         return float(_in_range(value, key, self.min, self.max))
 
 
 class Bool:
     def check(self, value, key):
         if not isinstance(value, bool):
-            raise ParamsError(f"{key}: expected true or false, got {value!r}")
+            raise ParamsError(f"{key}: expected true or false, got {_show(value)}")
         return value
 
 
@@ -53,9 +64,9 @@ class Str:
 
     def check(self, value, key):
         if not isinstance(value, str):
-            raise ParamsError(f"{key}: expected a string, got {value!r}")
+            raise ParamsError(f"{key}: expected a string, got {_show(value)}")
         if self.choices is not None and value not in self.choices:
-            raise ParamsError(f"{key}: {value!r} is not one of {', '.join(self.choices)}")
+            raise ParamsError(f"{key}: {_show(value)} is not one of {', '.join(self.choices)}")
         return value
 
 
@@ -65,47 +76,61 @@ class ListOf:
 
     def check(self, value, key):
         if not isinstance(value, list) or len(value) < self.min_length:
-            raise ParamsError(f"{key}: expected a list of at least {self.min_length} item(s), got {value!r}")
+            raise ParamsError(f"{key}: expected a list of at least {self.min_length} item(s), got {_show(value)}")
         return [self.item.check(v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
+def _check_names(value, expected, key, unknown_reason, missing_reason):
+    """`value` (a mapping) has exactly the keys of `expected`; otherwise the first odd key is named."""
+    if not isinstance(value, dict):
+        raise ParamsError(f"{key or 'params'}: expected a mapping, got {_show(value)}")
+    unknown = sorted((name for name in value if name not in expected), key=str)
+    if unknown:
+        raise ParamsError(f"{_join(key, str(unknown[0])[:100])}: {unknown_reason}")
+    missing = [name for name in expected if name not in value]
+    if missing:
+        raise ParamsError(f"{_join(key, missing[0])}: {missing_reason}")
+
+
 class Section:
-    def __init__(self, fields):
-        self.fields = fields
+    """A mapping with exactly these fields; `also(checked, key)`, if given, checks how the fields fit together."""
+
+    def __init__(self, fields, also=None):
+        self.fields, self.also = fields, also
 
     def check(self, value, key):
-        where = key or "params"
-        if not isinstance(value, dict):
-            raise ParamsError(f"{where}: expected a mapping, got {value!r}")
-        unknown = sorted(set(value) - set(self.fields))
-        if unknown:
-            raise ParamsError(f"{_join(key, unknown[0])}: unknown key (expected one of {', '.join(self.fields)})")
-        missing = [name for name in self.fields if name not in value]
-        if missing:
-            raise ParamsError(f"{_join(key, missing[0])}: missing")
-        return {name: spec.check(value[name], _join(key, name)) for name, spec in self.fields.items()}
+        _check_names(value, self.fields, key, f"unknown key (expected one of {', '.join(self.fields)})", "missing")
+        checked = {name: spec.check(value[name], _join(key, name)) for name, spec in self.fields.items()}
+        if self.also:
+            self.also(checked, key)
+        return checked
 
 
 class SearchSpace:
-    """Hyperparameters as `{choice: [...]}` or `{min, max}` with optional `step` (int or float) or `log: true`."""
+    """A range for each hyperparameter of `values` (name to the check of one value): `{choice: [...]}`, or for
+    numbers `{min, max}` with an optional `step` or `log: true`. Every value the range can give passes the check."""
+
+    def __init__(self, values: dict):
+        self.values = values
 
     def check(self, value, key):
-        if not isinstance(value, dict) or not value:
-            raise ParamsError(f"{key}: expected a mapping of hyperparameter names to ranges")
-        return {name: self._check_one(spec, _join(key, name)) for name, spec in value.items()}
+        _check_names(value, self.values, key, "build_cnn_model does not use this hyperparameter",
+                     "missing (build_cnn_model reads it)")
+        return {name: self._check_one(spec, self.values[name], _join(key, name)) for name, spec in value.items()}
 
-    def _check_one(self, spec, key):
+    def _check_one(self, spec, values, key):
         if isinstance(spec, dict) and set(spec) == {"choice"}:
-            return {"choice": self._check_choices(spec["choice"], f"{key}.choice")}
-        if not isinstance(spec, dict) or not {"min", "max"} <= set(spec) <= {"min", "max", "step", "log"}:
-            raise ParamsError(f"{key}: expected {{choice: [...]}} or {{min, max, step?, log?}}, got {spec!r}")
-        integer = all(isinstance(spec.get(k, 1), int) and not isinstance(spec.get(k), bool) for k in ("min", "max", "step"))
-        number = Int() if integer else Float()
-        checked = {k: number.check(spec[k], f"{key}.{k}") for k in ("min", "max")}
-        if checked["min"] >= checked["max"]:
-            raise ParamsError(f"{key}: min {checked['min']} must be below max {checked['max']}")
+            return {"choice": self._check_choices(spec["choice"], values, f"{key}.choice")}
+        numeric = isinstance(values, (Int, Float))
+        if not numeric or not isinstance(spec, dict) or not {"min", "max"} <= set(spec) <= {"min", "max", "step", "log"}:
+            expected = "{choice, ...} or {min, max, step?, log?}" if numeric else "{choice: [...]}"
+            raise ParamsError(f"{key}: expected {expected}, got {_show(spec)}")
+        checked = {end: values.check(spec[end], f"{key}.{end}") for end in ("min", "max")}
+        if checked["min"] > checked["max"]:
+            raise ParamsError(f"{key}: min {checked['min']} is above max {checked['max']}")
         if "step" in spec:
-            checked["step"] = (Int(min=1) if integer else Float(min=0, min_exclusive=True)).check(spec["step"], f"{key}.step")
+            step = Int(min=1) if isinstance(values, Int) else Float(min=0, min_exclusive=True)
+            checked["step"] = step.check(spec["step"], f"{key}.step")
         if "log" in spec:
             checked["log"] = Bool().check(spec["log"], f"{key}.log")
             if checked["log"] and checked["min"] <= 0:
@@ -115,15 +140,13 @@ class SearchSpace:
         return checked
 
     @staticmethod
-    def _check_choices(choices, key):
+    def _check_choices(choices, values, key):
         if not isinstance(choices, list) or not choices:
-            raise ParamsError(f"{key}: expected a non-empty list")
-        kinds = {type(c) for c in choices}
-        if len(kinds) != 1 or not kinds <= {bool, int, float, str}:
-            raise ParamsError(f"{key}: choices must all be of one scalar type, got {choices!r}")
-        if len(set(choices)) != len(choices):
-            raise ParamsError(f"{key}: repeated choices in {choices!r}")
-        return choices
+            raise ParamsError(f"{key}: expected a non-empty list, got {_show(choices)}")
+        checked = [values.check(choice, f"{key}[{i}]") for i, choice in enumerate(choices)]
+        if len(set(checked)) != len(checked):
+            raise ParamsError(f"{key}: repeated choices in {_show(choices)}")
+        return checked
 
 
 def _in_range(value, key, low, high):
@@ -139,6 +162,38 @@ def _join(key, name):
 
 SEED = Int(min=1, max=2**31 - 1)  # Keras Tuner treats seed 0 as "unseeded", so 0 is refused everywhere.
 SUBSET = Int(min=0)  # 0 means the whole split
+FILTERS = Int(min=1, max=1024)
+KERNEL = Int(min=1, max=7, odd=True)  # odd, so a kernel is centred on its pixel; small, so it fits a 7x7 map
+UNITS = Int(min=1, max=4096)
+DROPOUT = Float(min=0, max=1, max_exclusive=True)
+LEARNING_RATE = Float(min=0, min_exclusive=True)
+BATCH_SIZE = Int(min=1, max=60000)
+
+# Every hyperparameter a search trial reads (build_cnn_model, and batch_size for fit) and the values it may take:
+# tune.space gives a range for each.
+CNN_HYPERPARAMETERS = {
+    "conv1_filters": FILTERS, "conv1_kernel": KERNEL,
+    "conv2_filters": FILTERS, "conv2_kernel": KERNEL,
+    "extra_conv": Bool(), "conv3_filters": FILTERS, "conv3_kernel": KERNEL,
+    "batch_norm": Bool(), "dense_units": UNITS, "dropout": DROPOUT, "learning_rate": LEARNING_RATE,
+    "batch_size": BATCH_SIZE,
+}
+
+
+def _mirrors_named_if_used(download, key):
+    if "mirrors" in download["sources"] and not download["mirrors"]:
+        raise ParamsError(f"{key}.mirrors: empty, but {key}.sources lists mirrors (name one, or drop it from sources)")
+
+
+def _baseline_fits_the_image(baseline, key):
+    """Each baseline block is a valid convolution then 2x2 pooling: every block must still get a map to work on."""
+    side, kernel = min(IMAGE_SHAPE[:2]), baseline["kernel_size"]
+    for block in range(1, len(baseline["conv_filters"]) + 1):
+        if side - kernel + 1 < 2:
+            raise ParamsError(f"{key}.conv_filters: {len(baseline['conv_filters'])} blocks do not fit a "
+                              f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} image with kernel_size {kernel}: block {block} "
+                              f"would get a {side}x{side} map (at most {block - 1} blocks fit)")
+        side = (side - kernel + 1) // 2
 
 SCHEMA = Section({
     "data": Section({"dataset": Str(choices=["mnist"])}),
@@ -148,7 +203,7 @@ SCHEMA = Section({
         "npm_package": Str(),
         "local_dir": Str(),
         "timeout_seconds": Float(min=0, min_exclusive=True),
-    }),
+    }, also=_mirrors_named_if_used),
     "prepare": Section({
         "val_fraction": Float(min=0, max=0.5, min_exclusive=True),
         "seed": SEED,
@@ -158,22 +213,22 @@ SCHEMA = Section({
         "deterministic": Bool(),
     }),
     "baseline": Section({
-        "conv_filters": ListOf(Int(min=1, max=1024)),
-        "kernel_size": Int(min=1, max=7),
-        "dense_units": Int(min=1, max=4096),
-        "dropout": Float(min=0, max=1, max_exclusive=True),
-        "learning_rate": Float(min=0, min_exclusive=True),
-        "batch_size": Int(min=1, max=60000),
+        "conv_filters": ListOf(FILTERS),
+        "kernel_size": KERNEL,
+        "dense_units": UNITS,
+        "dropout": DROPOUT,
+        "learning_rate": LEARNING_RATE,
+        "batch_size": BATCH_SIZE,
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "seed": SEED,
-    }),
+    }, also=_baseline_fits_the_image),
     "tune": Section({
         "max_trials": Int(min=1, max=1000),
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "seed": SEED,
-        "space": SearchSpace(),
+        "space": SearchSpace(CNN_HYPERPARAMETERS),
     }),
     "retrain": Section({
         "epochs": Int(min=1, max=1000),
@@ -198,9 +253,12 @@ def validate(raw) -> dict:
 
 
 def load(path=PARAMS_FILE) -> dict:
-    with open(path, encoding="utf-8") as f:
-        try:
-            raw = yaml.safe_load(f)
-        except yaml.YAMLError as error:
-            raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML: {error}") from None
     return validate(raw)
