@@ -1,14 +1,15 @@
 """tune: Keras Tuner random search over build_cnn_model's hyperparameters (ranges in params tune.space),
 scored by validation accuracy. Trials may train on a subset of the train split; all of them validate on val.
 
-The search directory (--workspace) is not a DVC output: it holds the tuner's clock-stamped state files. It is named
-by a fingerprint of everything that decides the trials' results, so an interrupted run of the same search resumes
-where it stopped, and any change to params, code or data starts a fresh search.
+The search directory (--workspace) is not a DVC output: it holds the tuner's clock-stamped state files. Each search in
+it is named by a fingerprint of everything that decides the trials' results, so an interrupted run of the same search
+resumes where it stopped, and any change to params, code, libraries or data starts a fresh search. tune only ever
+removes searches it made (see mnist_pipeline/workspace.py).
 """
 
 from pathlib import Path
 
-from mnist_pipeline import artifacts, cli, data, params, runtime
+from mnist_pipeline import artifacts, cli, data, params, runtime, workspace
 
 
 def main():
@@ -16,21 +17,22 @@ def main():
     args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "metrics", "timing")
     all_params = params.load()
     settings = all_params["tune"]
+    search_root = workspace.claim(args.workspace)
     runtime.configure(settings["seed"], **all_params["runtime"])
     from mnist_pipeline import tuning
 
-    tuning.check_space_names(settings["space"])
     clock = cli.Stopwatch()
     x_train, y_train = data.take_subset(*data.load_prepared(args.data, "train"), settings["train_subset"],
                                         settings["seed"])
     validation_data = data.load_prepared(args.data, "val")
 
-    fingerprint = tuning.search_fingerprint(settings, all_params["runtime"],
-                                            [Path(args.data, f"{split}.npz") for split in ("train", "val")])
-    tuner = tuning.make_tuner(args.workspace, fingerprint, settings["space"], settings)
+    identity = tuning.search_identity(settings, all_params["runtime"],
+                                      [Path(args.data, f"{split}.npz") for split in ("train", "val")])
+    project = workspace.open_search(search_root, tuning.fingerprint(identity), identity)
+    tuner = tuning.make_tuner(project, settings["space"], settings)
     reused = len(tuning.finished_trials(tuner))
     if reused:
-        print(f"resuming search {fingerprint}: {reused} finished trial(s) reused")
+        print(f"resuming search {project.name}: {reused} finished trial(s) reused")
     tuner.search(x_train, y_train, epochs=settings["epochs"], validation_data=validation_data, verbose=2)
     clock.mark("search_seconds")
 

@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import stat
-import subprocess
 import tarfile
 import threading
 import time
@@ -255,28 +254,17 @@ def test_a_dripping_source_is_reported_with_its_deadline(dripping_server, tmp_pa
     assert reason == f"{dripping_server}/slow/small-images.gz: not done within the 1 s this source is given"
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 32 KiB file system (tmpfs), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()}): needs root")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
-
-
 def test_a_full_disk_is_reported_as_such_and_nothing_is_left(small_disk, tmp_path):
+    disk = small_disk("32k")
     big = {"big-file": os.urandom(100_000)}
     local = tmp_path / "local"
     local.mkdir()
     (local / "big-file").write_bytes(big["big-file"])
     with pytest.raises(sources.AllSourcesFailed) as error:
-        download(pinned(big), [sources.LocalDirSource(local)], small_disk / "raw")
+        download(pinned(big), [sources.LocalDirSource(local)], disk / "raw")
     [(_, reason)] = error.value.failures
     assert reason == "cannot write big-file on this machine: No space left on device"
-    assert leftovers(small_disk) == []
+    assert leftovers(disk) == []
 
 
 def test_the_raw_directory_gets_ordinary_permissions(mirror_server, tmp_path):

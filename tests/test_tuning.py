@@ -2,9 +2,12 @@
 
 import csv
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 import yaml
 
 from mnist_pipeline import artifacts, data
+from mnist_pipeline import workspace as workspace_module
 
 import smoke
 
@@ -39,17 +43,28 @@ def write_params_with_tune(workdir, tune):
     (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "tune": tune}))
 
 
-def run_tune(workdir, prepared, learning_rates, max_trials):
-    tune = {"max_trials": max_trials, "epochs": 2, "train_subset": 0, "seed": 11,
+OUTPUTS = ("best.json", "trials.csv", "tune.json", "timing.json")
+
+
+def tune_command(workdir, prepared, learning_rates, max_trials, workspace=None, epochs=2):
+    """Write params for a search over `learning_rates` only, and return the command that runs the tune stage."""
+    tune = {"max_trials": max_trials, "epochs": epochs, "train_subset": 0, "seed": 11,
             "space": {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}}}
     write_params_with_tune(workdir, tune)
-    outputs = {name: workdir / name for name in ("best.json", "trials.csv", "tune.json", "timing.json")}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "tune.py"), "--data", str(prepared), "--workspace",
-         str(workdir / "search"), "--best", str(outputs["best.json"]), "--trials", str(outputs["trials.csv"]),
-         "--metrics", str(outputs["tune.json"]), "--timing", str(outputs["timing.json"])],
-        cwd=workdir, capture_output=True, text=True, env=smoke.environment())
+    return [sys.executable, str(REPO / "stages" / "tune.py"), "--data", str(prepared),
+            "--workspace", str(workspace or workdir / "search"), "--best", str(workdir / "best.json"),
+            "--trials", str(workdir / "trials.csv"), "--metrics", str(workdir / "tune.json"),
+            "--timing", str(workdir / "timing.json")]
+
+
+def run_stage(workdir, command):
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=smoke.environment())
+
+
+def run_tune(workdir, prepared, learning_rates, max_trials, **kwargs):
+    result = run_stage(workdir, tune_command(workdir, prepared, learning_rates, max_trials, **kwargs))
     assert result.returncode == 0, result.stderr[-3000:]
+    outputs = {name: workdir / name for name in OUTPUTS}
     with open(outputs["trials.csv"], newline="") as f:
         trials = list(csv.DictReader(f))
     return result, trials, {name: json.loads(outputs[name].read_text()) for name in ("best.json", "tune.json",
@@ -89,14 +104,176 @@ def test_a_rerun_resumes_and_a_changed_space_starts_fresh(tiny_prepared, tmp_pat
 
 
 def test_the_builder_and_the_space_must_agree(tiny_prepared, tmp_path):
-    tune = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
-    write_params_with_tune(tmp_path, {**tune, "space": {**FIXED_SPACE, "learning_rate": {"choice": [0.001]},
-                                                        "momentum": {"choice": [0.9]}}})
-    result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "tune.py"), *(arg for name in ("data", "workspace", "best", "trials",
-                                                                            "metrics", "timing")
-                                                           for arg in (f"--{name}", str(tmp_path / name)))],
-        cwd=tmp_path, capture_output=True, text=True, env=smoke.environment())
+    command = tune_command(tmp_path, tiny_prepared, [0.001], max_trials=1)
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["tune"]["space"]["momentum"] = {"choice": [0.9]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_stage(tmp_path, command)
     assert result.returncode == 1
     assert "tune.space.momentum: build_cnn_model does not use this hyperparameter" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_a_search_in_which_every_trial_diverges_is_a_one_line_error(tiny_prepared, tmp_path):
+    result = run_stage(tmp_path, tune_command(tmp_path, tiny_prepared, [1.0e38], max_trials=1))
+    assert result.returncode == 1
+    assert "RuntimeError" not in result.stderr  # Keras Tuner's "Number of consecutive failures exceeded the limit"
+    assert result.stderr.strip().splitlines()[-1] == (
+        "tune: error: no trial completed, so there is no best model (trial 0: training loss became inf in epoch 1)")
+
+
+def search_dir(workspace):
+    [project] = [p for p in workspace.iterdir() if p.is_dir()]
+    return project
+
+
+# --- The workspace: tune removes only what it made ---
+
+def tree(directory):
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+def test_a_non_empty_workspace_tune_did_not_make_is_refused_untouched(tiny_prepared, tmp_path):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "baseline.weights.h5").write_bytes(b"trained weights")
+    (models_dir / "old-search").mkdir()
+    before = tree(models_dir)
+    result = run_stage(tmp_path, tune_command(tmp_path, tiny_prepared, [0.001], 1, workspace=models_dir))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"tune: error: {models_dir}: not empty and not made by tune (no "
+                                     ".mnist-dvc-workspace in it), so tune leaves it alone: point --workspace at a "
+                                     "new or empty directory (or empty this one yourself)")
+    assert tree(models_dir) == before
+    assert (models_dir / "baseline.weights.h5").read_bytes() == b"trained weights"
+
+
+def make_search(workspace, name):
+    (workspace / name).mkdir()
+    (workspace / name / workspace_module.SEARCH_RECORD).write_text("{}")
+    return workspace / name
+
+
+def test_only_searches_tune_made_are_removed_and_symlinks_are_not_followed(tmp_path):
+    outside = make_search(tmp_path, "outside")  # looks like a search, but lies outside the workspace
+    (outside / "precious").write_text("keep me")
+    workspace = workspace_module.claim(tmp_path / "search")
+    old = make_search(workspace, "0123456789abcdef")
+    (workspace / "notes.txt").write_text("a user's file")
+    (workspace / "user-dir").mkdir()
+    (workspace / "link").symlink_to(outside, target_is_directory=True)
+
+    project = workspace_module.open_search(workspace, "fedcba9876543210", {"what": "identity"})
+
+    assert not old.exists()
+    assert sorted(p.name for p in workspace.iterdir()) == [
+        ".gitignore", ".mnist-dvc-workspace", "fedcba9876543210", "link", "notes.txt", "user-dir"]
+    assert (outside / "precious").read_text() == "keep me"
+    assert json.loads((project / "search.json").read_text()) == {"what": "identity"}
+
+
+def test_a_search_directory_that_is_a_symlink_is_refused(tmp_path):
+    workspace = workspace_module.claim(tmp_path / "search")
+    target = make_search(tmp_path, "elsewhere")
+    (workspace / "fedcba9876543210").symlink_to(target, target_is_directory=True)
+    with pytest.raises(workspace_module.WorkspaceError, match="fedcba9876543210: not a search directory made by"):
+        workspace_module.open_search(workspace, "fedcba9876543210", {})
+    assert sorted(p.name for p in target.iterdir()) == ["search.json"]
+
+
+# --- Resuming: what a kill, a full disk or a cut-short file leaves behind ---
+
+def test_a_killed_trial_runs_again_and_finished_ones_are_reused(tiny_prepared, tmp_path):
+    command = tune_command(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4)
+    process = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "search").glob("*/trial_1/trial.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    [second] = list((tmp_path / "search").glob("*/trial_1/trial.json"))
+    assert json.loads(second.read_text())["status"] == "RUNNING", "trial 1 finished before it could be killed"
+
+    result, trials, results = run_tune(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4)
+    assert "1 finished trial(s) reused" in result.stdout
+    assert list(results["timing.json"]["trial_seconds"]) == ["1"]  # only the killed trial was trained again
+    assert [row["status"] for row in trials] == ["COMPLETED", "COMPLETED"]
+
+
+def test_a_trial_stopped_by_a_full_disk_is_not_recorded_and_runs_again(tiny_prepared, tmp_path, small_disk):
+    disk = small_disk("64k")  # room for the search's JSON files, not for a trial's checkpoint
+    command = tune_command(tmp_path, tiny_prepared, [0.001], max_trials=1, workspace=disk / "search")
+    full = run_stage(tmp_path, command)
+    # 1, or -11: after a write that failed for lack of space, HDF5 can crash while the interpreter exits.
+    assert full.returncode in (1, -11)
+    last_line = full.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("tune: error: trial 0 did not finish (") and "No space left on device" in last_line
+    assert last_line.endswith("it is not recorded and runs again when tune is rerun")
+
+    subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+    result = run_stage(tmp_path, command)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming" not in result.stdout  # nothing had finished
+    with open(tmp_path / "trials.csv", newline="") as f:
+        assert [row["status"] for row in csv.DictReader(f)] == ["COMPLETED"]
+    assert len(list((disk / "search").iterdir())) == 3  # the same search, resumed: .gitignore, marker, it
+
+
+@pytest.mark.parametrize("state_file", ["oracle.json", "trial_0/trial.json"])
+def test_a_state_file_cut_short_sets_the_search_aside_and_starts_afresh(tiny_prepared, tmp_path, state_file):
+    _, first_trials, _ = run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
+    project = search_dir(tmp_path / "search")
+    cut = project / state_file
+    cut.write_bytes(cut.read_bytes()[:40])
+
+    result, trials, results = run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
+    assert f"tune: {cut} does not read back" in result.stderr
+    assert f"set the search aside as {project}.broken" in result.stderr
+    assert (project.parent / f"{project.name}.broken" / state_file).read_bytes() == cut.read_bytes()[:40]
+    assert list(results["timing.json"]["trial_seconds"]) == ["0"]  # trained afresh
+    assert trials == first_trials
+
+
+# --- The fingerprint: everything that decides the trials ---
+
+def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path):
+    run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
+    identity = json.loads((search_dir(tmp_path / "search") / "search.json").read_text())
+    for module in ("__main__", "mnist_pipeline.data", "mnist_pipeline.runtime", "mnist_pipeline.models",
+                   "mnist_pipeline.training", "mnist_pipeline.tuning", "mnist_pipeline.workspace"):
+        assert module in identity["code"], f"{module} is not in the fingerprint"
+    assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
+    assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "tensorflow"]
+    assert identity["tensorflow"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
+    assert sorted(identity["data"]) == ["train.npz", "val.npz"]
+
+
+def leaves(tree, path=()):
+    if isinstance(tree, dict) and tree:
+        for key, value in tree.items():
+            yield from leaves(value, (*path, key))
+    else:
+        yield path
+
+
+def test_changing_any_input_changes_the_fingerprint(tiny_prepared, monkeypatch):
+    import mnist_pipeline.runtime  # noqa: F401  (loaded, as in the stage)
+    from mnist_pipeline import tuning
+
+    tune = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
+    runtime = {"threads": 2, "deterministic": True}
+    files = [tiny_prepared / "train.npz", tiny_prepared / "val.npz"]
+    identity = tuning.search_identity(tune, runtime, files)
+    assert "mnist_pipeline.runtime" in identity["code"] and "mnist_pipeline.data" in identity["code"]
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "1")
+    assert tuning.fingerprint(tuning.search_identity(tune, runtime, files)) != tuning.fingerprint(identity)
+
+    for path in leaves(identity):
+        changed = json.loads(json.dumps(identity))
+        *parents, last = path
+        node = changed
+        for key in parents:
+            node = node[key]
+        node[last] = [node[last], "changed"]
+        assert tuning.fingerprint(changed) != tuning.fingerprint(identity), f"{'.'.join(map(str, path))} is ignored"

@@ -2,33 +2,38 @@
 
 import hashlib
 import json
-import shutil
+import os
+import sys
 import time
 from pathlib import Path
 
 import keras
 import keras_tuner as kt
+import numpy as np
+import tensorflow as tf
 
 from . import artifacts, models, training
 from .errors import PipelineError
-from .params import ParamsError
+
 
 class SearchFailed(PipelineError):
     pass
 
 
+class TrialInterrupted(PipelineError, kt.errors.FatalError):
+    """A trial stopped by anything but divergence (out of memory, a full disk, a bug): the search stops with it
+    unrecorded, as if killed, so that the next run of tune runs it again. Only a diverged trial counts as failed."""
+
+    def __init__(self, trial):
+        reason = (trial.message or "").strip().splitlines()[-1:] or ["no message"]
+        super().__init__(f"trial {trial.trial_id} did not finish ({reason[0][:300]}); it is not recorded and runs "
+                         "again when tune is rerun")
+
+
 OBJECTIVE = "val_accuracy"
 EPOCHS_TRAINED = "epochs_trained"
-
-
-def check_space_names(space: dict):
-    """tune.space must declare exactly the hyperparameters the builder reads."""
-    unknown = sorted(set(space) - set(models.CNN_HYPERPARAMETERS))
-    if unknown:
-        raise ParamsError(f"tune.space.{unknown[0]}: build_cnn_model does not use this hyperparameter")
-    missing = [name for name in models.CNN_HYPERPARAMETERS if name not in space]
-    if missing:
-        raise ParamsError(f"tune.space.{missing[0]}: missing (build_cnn_model reads it)")
+# Environment variables that change what TensorFlow or Keras compute (TF_CPP_* only set log levels).
+SWITCH_PREFIXES = ("TF_", "KERAS_")
 
 
 def declare_search_space(space: dict) -> kt.HyperParameters:
@@ -79,30 +84,46 @@ class SeededRandomSearch(kt.RandomSearch):
         finally:
             self.trial_seconds[trial.trial_id] = round(time.perf_counter() - start, 2)
 
-
-def search_fingerprint(tune_params: dict, runtime_params: dict, data_files) -> str:
-    """What decides the trials' results: tune and runtime params, the model/training/tuning code, library versions
-    and the data itself. Any change gives a new fingerprint, so a fresh search: old trials are never silently reused."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([tune_params, runtime_params], sort_keys=True).encode())
-    for module in (models, training):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
-    digest.update(f"keras {keras.__version__} keras-tuner {kt.__version__}".encode())
-    for path in data_files:
-        digest.update(artifacts.sha256_of(path).encode())
-    return digest.hexdigest()[:16]
+    def on_trial_end(self, trial):
+        # Keras Tuner marks a trial INVALID when it raised anything but FailedTrialError (which only divergence
+        # raises here) and would then record it as failed for good.
+        if trial.status == kt.engine.trial.TrialStatus.INVALID:
+            raise TrialInterrupted(trial)
+        if trial.status == kt.engine.trial.TrialStatus.FAILED:  # diverged: the reason is all that is worth keeping
+            trial.message = trial.message.strip().splitlines()[-1].split(": ", 1)[-1]
+        super().on_trial_end(trial)
 
 
-def make_tuner(workspace, fingerprint, space: dict, tune_params: dict):
-    """A tuner whose project lives in `workspace/<fingerprint>`. An existing project with that fingerprint is an
-    interrupted run of this very search: it is resumed. Projects with other fingerprints are removed."""
-    workspace = Path(workspace)
-    workspace.mkdir(parents=True, exist_ok=True)
-    for stale in workspace.iterdir():
-        if stale.name not in (fingerprint, ".gitignore"):
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-    artifacts.write_text(workspace / ".gitignore", "*\n")  # scratch state: keep it out of git
+def search_identity(tune_params: dict, runtime_params: dict, data_files) -> dict:
+    """Everything that decides the trials' results: tune and runtime params, the code of every library module loaded
+    and of the stage script, library versions, TensorFlow's threads and switches, and the data. Call it once the
+    stage has imported everything it uses."""
+    code = {name: artifacts.sha256_of(module.__file__) for name, module in sorted(sys.modules.items())
+            if (name == "__main__" or name.split(".")[0] == "mnist_pipeline") and getattr(module, "__file__", None)}
+    return {
+        "params": {"tune": tune_params, "runtime": runtime_params},
+        "code": code,
+        "libraries": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_tuner": kt.__version__,
+                      "numpy": np.__version__},
+        "tensorflow": {
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "keras_backend": keras.backend.backend(),
+            "floatx": keras.config.floatx(),
+            "environment": {name: value for name, value in sorted(os.environ.items())
+                            if name.startswith(SWITCH_PREFIXES) and not name.startswith("TF_CPP_")},
+        },
+        "data": {Path(path).name: artifacts.sha256_of(path) for path in data_files},
+    }
+
+
+def fingerprint(identity: dict) -> str:
+    """Any change to the identity gives a new fingerprint, so a fresh search: old trials are never silently reused."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_tuner(project: Path, space: dict, tune_params: dict):
+    """A tuner on the search directory `project` (see workspace.open_search), resuming what it holds."""
     return SeededRandomSearch(
         hypermodel=CnnHyperModel(),
         hyperparameters=declare_search_space(space),
@@ -111,9 +132,10 @@ def make_tuner(workspace, fingerprint, space: dict, tune_params: dict):
         max_trials=tune_params["max_trials"],
         seed=tune_params["seed"],
         trial_seed=tune_params["seed"],
-        max_consecutive_failed_trials=tune_params["max_trials"],
-        directory=str(workspace),
-        project_name=fingerprint,
+        # Never reached, so a search in which every trial diverges ends in SearchFailed, not a RuntimeError.
+        max_consecutive_failed_trials=tune_params["max_trials"] + 1,
+        directory=str(project.parent),
+        project_name=project.name,
         overwrite=False,
     )
 
