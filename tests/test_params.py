@@ -94,6 +94,16 @@ def test_an_error_quotes_at_most_about_100_characters_of_a_value():
     assert len(str(error.value)) < 160
 
 
+def test_a_huge_number_is_quoted_short(tmp_path):
+    with pytest.raises(params.ParamsError) as error:
+        params.validate(changed("prepare.seed", 10**4000))
+    assert str(error.value).startswith("prepare.seed: 1000") and str(error.value).endswith("... is outside [1, 2147483647]")
+    assert len(str(error.value)) < 160
+    (tmp_path / "params.yaml").write_text("prepare:\n  seed: 1" + "0" * 5000 + "\n")
+    with pytest.raises(params.ParamsError, match="params.yaml: not valid YAML: Exceeds the limit"):
+        params.load(tmp_path / "params.yaml")
+
+
 def test_a_params_file_that_is_not_utf8_is_a_params_error(tmp_path):
     (tmp_path / "params.yaml").write_bytes("prepare:\n  seed: 1  # caf\u00e9\n".encode("latin-1"))
     with pytest.raises(params.ParamsError, match=r"params.yaml: not UTF-8 text \(byte 0xe9 at offset 25\)"):

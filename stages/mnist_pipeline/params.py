@@ -32,7 +32,7 @@ class Int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParamsError(f"{key}: expected an integer, got {_show(value)}")
         if self.odd and value % 2 == 0:
-            raise ParamsError(f"{key}: {value} must be odd")
+            raise ParamsError(f"{key}: {_show(value)} must be odd")
         return _in_range(value, key, self.min, self.max)
 
 
@@ -45,9 +45,9 @@ class Float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ParamsError(f"{key}: expected a finite number, got {_show(value)}")
         if self.min_exclusive and value <= self.min:
-            raise ParamsError(f"{key}: {value} must be above {self.min}")
+            raise ParamsError(f"{key}: {_show(value)} must be above {self.min}")
         if self.max_exclusive and value >= self.max:
-            raise ParamsError(f"{key}: {value} must be below {self.max}")
+            raise ParamsError(f"{key}: {_show(value)} must be below {self.max}")
         return float(_in_range(value, key, self.min, self.max))
 
 
@@ -152,7 +152,7 @@ class SearchSpace:
 def _in_range(value, key, low, high):
     if low is not None and value < low or high is not None and value > high:
         bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-        raise ParamsError(f"{key}: {value} is outside {bounds}")
+        raise ParamsError(f"{key}: {_show(value)} is outside {bounds}")
     return value
 
 
@@ -259,6 +259,6 @@ def load(path=PARAMS_FILE) -> dict:
         raw = yaml.safe_load(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ParamsError(f"{path}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})") from None
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer too long for Python to read
+        raise ParamsError(f"{path}: not valid YAML: {_show(str(error), 300)[1:-1]}") from None
     return validate(raw)
