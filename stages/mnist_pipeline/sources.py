@@ -151,8 +151,9 @@ class MirrorSource:
 
     @staticmethod
     def _download(url, path, pinned, deadline):
+        timeout = deadline.remaining(url)
         try:
-            response = urllib.request.urlopen(url, timeout=deadline.remaining(url))
+            response = urllib.request.urlopen(url, timeout=timeout)
         except Exception as error:  # URLError, HTTPError, timeouts, connection resets
             raise SourceError(f"{url}: {error}") from None
         with response, tqdm(total=response.length, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
