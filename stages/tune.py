@@ -1,5 +1,5 @@
-"""tune: Keras Tuner random search over build_cnn_model's hyperparameters (ranges in params tune.space),
-scored by validation accuracy. Trials may train on a subset of the train split; all of them validate on val.
+"""tune: a Keras Tuner search (params tune.algorithm: random, hyperband or bayesian) over build_cnn_model's
+hyperparameters (ranges in params tune.space), scored by validation accuracy. Trials may train on a subset of the train split; all of them validate on val.
 
 The search directory (--workspace) is not a DVC output: it holds the tuner's clock-stamped state files. Each search in
 it is named by a fingerprint of everything that decides the trials' results, so an interrupted run of the same search
@@ -14,7 +14,7 @@ from mnist_pipeline import artifacts, cli, data, params, runtime, workspace
 
 def main():
     runtime.reexec_with_fixed_hash_seed()
-    args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "metrics", "timing")
+    args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "progress", "metrics", "timing")
     all_params = params.load()
     settings = all_params["tune"]
     search_root = workspace.claim(args.workspace)
@@ -29,7 +29,7 @@ def main():
     identity = tuning.search_identity(settings, all_params["runtime"],
                                       [Path(args.data, f"{split}.npz") for split in ("train", "val")])
     project = workspace.open_search(search_root, tuning.fingerprint(identity), identity)
-    tuner = tuning.make_tuner(project, settings["space"], settings)
+    tuner = tuning.make_tuner(project, settings)
     reused = len(tuning.finished_trials(tuner))
     if reused:
         print(f"resuming search {project.name}: {reused} finished trial(s) reused")
@@ -38,13 +38,17 @@ def main():
 
     names = list(settings["space"])
     rows = tuning.trial_rows(tuner, names)
+    progress = tuning.progress_rows(tuner)
     best = tuning.best_trial(tuner)
     statuses = [row["status"] for row in rows]
-    artifacts.write_json(args.best, best.hyperparameters.values)
+    artifacts.write_json(args.best, {name: best.hyperparameters.values[name] for name in names})
     artifacts.write_csv(args.trials, rows, list(rows[0]))
+    artifacts.write_csv(args.progress, progress, list(progress[0]))
     artifacts.write_json(args.metrics, {
+        "algorithm": settings["algorithm"],
         "best_trial": best.trial_id,
         "best_val_accuracy": round(float(best.score), 6),
+        "epochs_spent": progress[-1]["epochs_spent"],
         "trials_completed": statuses.count("COMPLETED"),
         "trials_failed": len(statuses) - statuses.count("COMPLETED"),
     })

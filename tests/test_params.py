@@ -70,6 +70,11 @@ def test_the_committed_params_are_valid():
     ("baseline.conv_filters", [8, 8, 8, 8], "baseline.conv_filters: 4 blocks do not fit a 28x28 image with kernel_size 3: "
                                             r"block 4 would get a 1x1 map \(at most 3 blocks fit\)"),
     ("download.mirrors", [], "download.mirrors: empty, but download.sources lists mirrors"),
+    ("tune.algorithm", "grid", "tune.algorithm: 'grid' is not one of random, hyperband, bayesian"),
+    ("tune.hyperband.factor", 1, r"tune.hyperband.factor: 1 is outside \[2, 100\]"),
+    ("tune.bayesian.num_initial_points", 11, r"tune.bayesian.num_initial_points: 11 is more than max_trials \(10\)"),
+    ("tune.bayesian.alpha", 0.0, "tune.bayesian.alpha: 0.0 must be above 0"),
+    ("tune.random", KeyError, "tune.random: missing"),
 ])
 def test_bad_values_are_refused_with_the_dotted_key(path, value, message):
     with pytest.raises(params.ParamsError, match=message):

@@ -82,7 +82,8 @@ def test_metrics_show_and_plots_show_cover_every_output(smoke_run, tmp_path):
         assert "data" in files[path], f"{path} missing from dvc metrics show"
     smoke.dvc(repo, "plots", "show", "--out", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
-    for title in ("Baseline training", "Random-search trials", "Tuned confusion matrix", "misclassified.png"):
+    for title in ("Baseline training", "Search trials", "Search progress", "Tuned confusion matrix",
+                  "misclassified.png"):
         assert title in page
 
 

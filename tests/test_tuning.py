@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yaml
 
 from mnist_pipeline import artifacts, data
 from mnist_pipeline import workspace as workspace_module
+from mnist_pipeline.params import CNN_HYPERPARAMETERS
 
 import smoke
 
@@ -43,18 +45,23 @@ def write_params_with_tune(workdir, tune):
     (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "tune": tune}))
 
 
-OUTPUTS = ("best.json", "trials.csv", "tune.json", "timing.json")
+OUTPUTS = ("best.json", "trials.csv", "progress.csv", "tune.json", "timing.json")
 
 
-def tune_command(workdir, prepared, learning_rates, max_trials, workspace=None, epochs=2):
-    """Write params for a search over `learning_rates` only, and return the command that runs the tune stage."""
-    tune = {"max_trials": max_trials, "epochs": epochs, "train_subset": 0, "seed": 11,
+def tune_command(workdir, prepared, learning_rates, max_trials, workspace=None, epochs=2, algorithm="random",
+                 settings=None):
+    """Write params for a search over `learning_rates` only (with `algorithm` and its `settings` over the defaults)
+    and return the command that runs the tune stage."""
+    defaults = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
+    tune = {**defaults, "algorithm": algorithm, "epochs": epochs, "train_subset": 0, "seed": 11,
+            "random": {"max_trials": max_trials},
             "space": {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}}}
+    tune[algorithm] = {**tune[algorithm], **(settings or {})}
     write_params_with_tune(workdir, tune)
     return [sys.executable, str(REPO / "stages" / "tune.py"), "--data", str(prepared),
             "--workspace", str(workspace or workdir / "search"), "--best", str(workdir / "best.json"),
-            "--trials", str(workdir / "trials.csv"), "--metrics", str(workdir / "tune.json"),
-            "--timing", str(workdir / "timing.json")]
+            "--trials", str(workdir / "trials.csv"), "--progress", str(workdir / "progress.csv"),
+            "--metrics", str(workdir / "tune.json"), "--timing", str(workdir / "timing.json")]
 
 
 def run_stage(workdir, command):
@@ -101,6 +108,42 @@ def test_a_rerun_resumes_and_a_changed_space_starts_fresh(tiny_prepared, tmp_pat
     assert "resuming" not in changed_output.stdout
     assert changed["best.json"]["learning_rate"] == 0.003
     assert not project.exists(), "the old search's directory should have been removed"
+
+
+RESULT_FILES = ("best.json", "trials.csv", "progress.csv", "tune.json")
+
+
+@pytest.mark.parametrize("algorithm, settings", [
+    ("hyperband", {"max_epochs": 3, "factor": 3, "iterations": 1}),
+    ("bayesian", {"max_trials": 4, "num_initial_points": 2}),
+])
+def test_each_algorithm_searches_and_a_fresh_rerun_gives_the_same_bytes(tiny_prepared, tmp_path, algorithm,
+                                                                         settings):
+    rates = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004]
+    _, trials, results = run_tune(tmp_path, tiny_prepared, rates, max_trials=1, algorithm=algorithm, settings=settings)
+    first = {name: (tmp_path / name).read_bytes() for name in RESULT_FILES}
+
+    assert results["tune.json"]["algorithm"] == algorithm
+    assert results["tune.json"]["epochs_spent"] == sum(int(row["epochs"]) for row in trials)
+    assert sorted(results["best.json"]) == sorted(CNN_HYPERPARAMETERS)
+    with open(tmp_path / "progress.csv", newline="") as f:
+        progress = list(csv.DictReader(f))
+    spent = [int(row["epochs_spent"]) for row in progress]
+    best_so_far = [float(row["best_val_accuracy"]) for row in progress]
+    assert spent == sorted(spent) and best_so_far == sorted(best_so_far)
+    assert best_so_far[-1] == results["tune.json"]["best_val_accuracy"]
+    if algorithm == "hyperband":
+        # Bracket 1 trains 3 models for 1 epoch and carries the best one on to 3 epochs (2 more); bracket 0 trains 2
+        # models for 3 epochs.
+        rounds = sorted((row["bracket"], row["round"], row["epochs"]) for row in trials)
+        assert rounds == [("0", "0", "3"), ("0", "0", "3"), ("1", "0", "1"), ("1", "0", "1"), ("1", "0", "1"),
+                          ("1", "1", "2")]
+    else:
+        assert len(trials) == 4 and {row["status"] for row in trials} == {"COMPLETED"}
+
+    shutil.rmtree(tmp_path / "search")
+    run_tune(tmp_path, tiny_prepared, rates, max_trials=1, algorithm=algorithm, settings=settings)
+    assert {name: (tmp_path / name).read_bytes() for name in RESULT_FILES} == first
 
 
 def test_the_builder_and_the_space_must_agree(tiny_prepared, tmp_path):
@@ -255,7 +298,7 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
                    "mnist_pipeline.training", "mnist_pipeline.tuning", "mnist_pipeline.workspace"):
         assert module in identity["code"], f"{module} is not in the fingerprint"
     assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
-    assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "tensorflow"]
+    assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
     assert identity["tensorflow"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
     assert sorted(identity["data"]) == ["train.npz", "val.npz"]
 

@@ -180,6 +180,29 @@ CNN_HYPERPARAMETERS = {
 }
 
 
+def _initial_points_within_trials(bayesian, key):
+    if bayesian["num_initial_points"] > bayesian["max_trials"]:
+        raise ParamsError(f"{key}.num_initial_points: {bayesian['num_initial_points']} is more than max_trials "
+                          f"({bayesian['max_trials']})")
+
+
+# The search algorithms and the settings of each (tune.<algorithm> in params.yaml); tune.algorithm picks one.
+ALGORITHMS = {
+    "random": Section({"max_trials": Int(min=1, max=1000)}),
+    "hyperband": Section({
+        "max_epochs": Int(min=2, max=1000),  # the most epochs one model trains, over all its rounds
+        "factor": Int(min=2, max=100),  # each round keeps 1/factor of the models and trains them factor x longer
+        "iterations": Int(min=1, max=100),  # how often the whole set of brackets runs
+    }),
+    "bayesian": Section({
+        "max_trials": Int(min=1, max=1000),
+        "num_initial_points": Int(min=1, max=1000),  # random trials before the Gaussian process proposes any
+        "alpha": Float(min=0, min_exclusive=True),  # the noise the Gaussian process assumes in the scores
+        "beta": Float(min=0),  # exploration: how much the upper confidence bound weighs uncertainty
+    }, also=_initial_points_within_trials),
+}
+
+
 def _mirrors_named_if_used(download, key):
     if "mirrors" in download["sources"] and not download["mirrors"]:
         raise ParamsError(f"{key}.mirrors: empty, but {key}.sources lists mirrors (name one, or drop it from sources)")
@@ -224,10 +247,11 @@ SCHEMA = Section({
         "seed": SEED,
     }, also=_baseline_fits_the_image),
     "tune": Section({
-        "max_trials": Int(min=1, max=1000),
+        "algorithm": Str(choices=list(ALGORITHMS)),
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "seed": SEED,
+        **ALGORITHMS,
         "space": SearchSpace(CNN_HYPERPARAMETERS),
     }),
     "retrain": Section({

@@ -43,12 +43,14 @@ def steps_per_epoch(examples, batch_size):
     return math.ceil(examples / batch_size)
 
 
-def fit(model, x, y, *, batch_size, epochs, validation_data=None, callbacks=(), verbose=2):
-    """model.fit that stops on a NaN loss and raises, instead of saving a broken model."""
+def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=None, callbacks=(), verbose=2):
+    """model.fit that stops on a NaN loss and raises, instead of saving a broken model. `initial_epoch`: where a
+    model trained before (a Hyperband round) resumes counting."""
     history = model.fit(
         x, y,
         batch_size=batch_size,
         epochs=epochs,
+        initial_epoch=initial_epoch,
         validation_data=validation_data,
         shuffle=True,
         callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks],

@@ -1,6 +1,8 @@
-"""Random search over build_cnn_model's hyperparameters with Keras Tuner, and reading its results back."""
+"""Searching build_cnn_model's hyperparameters with Keras Tuner (random search, Hyperband or Bayesian optimization),
+and reading the results back."""
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -67,9 +69,10 @@ class CnnHyperModel(kt.HyperModel):
         return history
 
 
-class SeededRandomSearch(kt.RandomSearch):
-    """RandomSearch that seeds each trial from its id, so a trial gives the same result whether it runs in the
-    first attempt or after an interrupted search resumes, and times every trial it runs."""
+class SeededTrials:
+    """What every algorithm's tuner adds to Keras Tuner's: each trial seeded from its id, so it gives the same result
+    whether it runs in the first attempt or after an interrupted search resumes; every trial it runs timed; and only
+    divergence recorded as a failure (see TrialInterrupted)."""
 
     def __init__(self, *, trial_seed, **kwargs):
         super().__init__(**kwargs)
@@ -94,6 +97,30 @@ class SeededRandomSearch(kt.RandomSearch):
         super().on_trial_end(trial)
 
 
+class RandomSearch(SeededTrials, kt.RandomSearch):
+    pass
+
+
+class Hyperband(SeededTrials, kt.Hyperband):
+    pass
+
+
+class BayesianOptimization(SeededTrials, kt.BayesianOptimization):
+    pass
+
+
+def _algorithm_settings(tune_params):
+    """The tuner class and its own arguments for tune.algorithm, from tune.<algorithm>."""
+    algorithm = tune_params["algorithm"]
+    settings = tune_params[algorithm]
+    if algorithm == "random":
+        return RandomSearch, {"max_trials": settings["max_trials"]}
+    if algorithm == "hyperband":
+        return Hyperband, {"max_epochs": settings["max_epochs"], "factor": settings["factor"],
+                           "hyperband_iterations": settings["iterations"]}
+    return BayesianOptimization, {key: settings[key] for key in ("max_trials", "num_initial_points", "alpha", "beta")}
+
+
 def search_identity(tune_params: dict, runtime_params: dict, data_files) -> dict:
     """Everything that decides the trials' results: tune and runtime params, the code of every library module loaded
     and of the stage script, library versions, TensorFlow's threads and switches, and the data. Call it once the
@@ -104,7 +131,9 @@ def search_identity(tune_params: dict, runtime_params: dict, data_files) -> dict
         "params": {"tune": tune_params, "runtime": runtime_params},
         "code": code,
         "libraries": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_tuner": kt.__version__,
-                      "numpy": np.__version__},
+                      "numpy": np.__version__,  # and what Bayesian optimization's Gaussian process runs on:
+                      "scikit-learn": importlib.metadata.version("scikit-learn"),
+                      "scipy": importlib.metadata.version("scipy")},
         "tensorflow": {
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
@@ -122,21 +151,23 @@ def fingerprint(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_tuner(project: Path, space: dict, tune_params: dict):
-    """A tuner on the search directory `project` (see workspace.open_search), resuming what it holds."""
-    return SeededRandomSearch(
+def make_tuner(project: Path, tune_params: dict):
+    """The tuner of tune.algorithm on the search directory `project` (see workspace.open_search), resuming what it
+    holds."""
+    tuner_class, settings = _algorithm_settings(tune_params)
+    return tuner_class(
         hypermodel=CnnHyperModel(),
-        hyperparameters=declare_search_space(space),
+        hyperparameters=declare_search_space(tune_params["space"]),
         tune_new_entries=False,
         objective=OBJECTIVE,
-        max_trials=tune_params["max_trials"],
         seed=tune_params["seed"],
         trial_seed=tune_params["seed"],
         # Never reached, so a search in which every trial diverges ends in SearchFailed, not a RuntimeError.
-        max_consecutive_failed_trials=tune_params["max_trials"] + 1,
+        max_consecutive_failed_trials=None,
         directory=str(project.parent),
         project_name=project.name,
         overwrite=False,
+        **settings,
     )
 
 
@@ -158,21 +189,46 @@ def _failure_reason(trial):
     return lines[-1] if trial.status != "COMPLETED" and lines else ""
 
 
+def _epochs_trained(trial):
+    epochs = _value_at_step(trial, EPOCHS_TRAINED, trial.best_step)
+    return None if epochs is None else int(epochs)
+
+
+# Hyperband's own values in each trial, as trials.csv names them: the bracket and the round within it.
+HYPERBAND_COLUMNS = {"bracket": "tuner/bracket", "round": "tuner/round"}
+
+
 def trial_rows(tuner, hp_names):
-    """One row per trial: id, every hyperparameter, the objective and val_loss at the best epoch, epochs trained,
-    status, and for a failed trial the last line of its error."""
+    """One row per trial: id, every hyperparameter (and Hyperband's bracket and round), the objective and val_loss at
+    the best epoch, epochs trained, status, and for a failed trial the last line of its error."""
+    hyperband = isinstance(tuner, kt.Hyperband)
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
-        epochs = _value_at_step(trial, EPOCHS_TRAINED, trial.best_step)
+        values = trial.hyperparameters.values
         rows.append({
             "trial": trial_id,
-            **{name: trial.hyperparameters.values.get(name) for name in hp_names},
+            **{name: values.get(name) for name in hp_names},
+            **({column: values.get(key) for column, key in HYPERBAND_COLUMNS.items()} if hyperband else {}),
             "val_accuracy": _value_at_step(trial, OBJECTIVE, trial.best_step),
             "val_loss": _value_at_step(trial, "val_loss", trial.best_step),
-            "epochs": None if epochs is None else int(epochs),
+            "epochs": _epochs_trained(trial),
             "status": trial.status,
             "error": _failure_reason(trial),
         })
+    return rows
+
+
+def progress_rows(tuner):
+    """The search as it went, one row per trial in the order they ended: epochs trained by all trials so far and the
+    best validation accuracy so far (empty until a trial completes). Plotted, it compares algorithms by effort."""
+    rows, spent, best = [], 0, None
+    for trial_id in tuner.oracle.end_order:
+        trial = tuner.oracle.trials[trial_id]
+        spent += _epochs_trained(trial) or 0
+        if trial.status == "COMPLETED" and (best is None or trial.score > best):
+            best = trial.score
+        rows.append({"trial": trial_id, "epochs_spent": spent,
+                     "best_val_accuracy": None if best is None else round(float(best), 6)})
     return rows
 
 
