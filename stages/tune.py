@@ -1,5 +1,7 @@
 """tune: a Keras Tuner search (params tune.algorithm: random, hyperband or bayesian) over build_cnn_model's
-hyperparameters (ranges in params tune.space), scored by validation accuracy. Trials may train on a subset of the train split; all of them validate on val.
+hyperparameters (ranges in params tune.space), scored by validation accuracy. Trials may train on a subset of the
+train split; all of them validate on val. With tune.workers > 0 the trials run in that many worker processes (this
+script, started by the stage with Keras Tuner's KERASTUNER_* variables; see mnist_pipeline/distributed.py).
 
 The search directory (--workspace) is not a DVC output: it holds the tuner's clock-stamped state files. Each search in
 it is named by a fingerprint of everything that decides the trials' results, so an interrupted run of the same search
@@ -9,7 +11,7 @@ removes searches it made (see mnist_pipeline/workspace.py).
 
 from pathlib import Path
 
-from mnist_pipeline import artifacts, cli, data, params, runtime, workspace
+from mnist_pipeline import artifacts, cli, data, distributed, params, runtime, workspace
 
 
 def main():
@@ -17,23 +19,30 @@ def main():
     args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "progress", "metrics", "timing")
     all_params = params.load()
     settings = all_params["tune"]
-    search_root = workspace.claim(args.workspace)
-    runtime.configure(settings["seed"], **all_params["runtime"])
+    worker = distributed.worker_name()
+    search_root = Path(args.workspace) if worker else workspace.claim(args.workspace)
+    runtime.configure(settings["seed"], **{**all_params["runtime"], "threads": distributed.trial_threads(
+        settings["workers"], all_params["runtime"]["threads"])})
     from mnist_pipeline import tuning
 
     clock = cli.Stopwatch()
-    x_train, y_train = data.take_subset(*data.load_prepared(args.data, "train"), settings["train_subset"],
-                                        settings["seed"])
-    validation_data = data.load_prepared(args.data, "val")
-
     identity = tuning.search_identity(settings, all_params["runtime"],
                                       [Path(args.data, f"{split}.npz") for split in ("train", "val")])
+    if worker:  # started by a tune stage with tune.workers > 0, here or on another machine
+        distributed.end_with_parent()
+        search(tuning.make_tuner(workspace.join_search(search_root, tuning.fingerprint(identity)), settings),
+               args.data, settings)
+        return
     project = workspace.open_search(search_root, tuning.fingerprint(identity), identity)
     tuner = tuning.make_tuner(project, settings)
     reused = len(tuning.finished_trials(tuner))
     if reused:
         print(f"resuming search {project.name}: {reused} finished trial(s) reused")
-    tuner.search(x_train, y_train, epochs=settings["epochs"], validation_data=validation_data, verbose=2)
+    if settings["workers"]:
+        trial_seconds = distributed.search(tuner, settings["workers"])
+    else:
+        search(tuner, args.data, settings)
+        trial_seconds = tuner.trial_seconds
     clock.mark("search_seconds")
 
     names = list(settings["space"])
@@ -52,8 +61,16 @@ def main():
         "trials_completed": statuses.count("COMPLETED"),
         "trials_failed": len(statuses) - statuses.count("COMPLETED"),
     })
-    clock.write(args.timing, trials_reused=reused, trial_seconds=tuner.trial_seconds)
+    clock.write(args.timing, trials_reused=reused, trial_seconds=trial_seconds)
     print(f"tune: best trial {best.trial_id}, val accuracy {best.score:.4f}: {best.hyperparameters.values}")
+
+
+def search(tuner, data_dir, settings):
+    """Run trials of the tuner's search in this process until its oracle has none left."""
+    x_train, y_train = data.take_subset(*data.load_prepared(data_dir, "train"), settings["train_subset"],
+                                        settings["seed"])
+    tuner.search(x_train, y_train, epochs=settings["epochs"], validation_data=data.load_prepared(data_dir, "val"),
+                 verbose=2)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ def test_the_committed_params_are_valid():
     ("tune.bayesian.num_initial_points", 11, r"tune.bayesian.num_initial_points: 11 is more than max_trials \(10\)"),
     ("tune.bayesian.alpha", 0.0, "tune.bayesian.alpha: 0.0 must be above 0"),
     ("tune.random", KeyError, "tune.random: missing"),
+    ("tune.workers", -1, r"tune.workers: -1 is outside \[0, 256\]"),
+    ("tune.workers", 3, r"tune.workers: 3 workers cannot share runtime.threads: 2 \(each needs a thread at least\)"),
 ])
 def test_bad_values_are_refused_with_the_dotted_key(path, value, message):
     with pytest.raises(params.ParamsError, match=message):

@@ -49,11 +49,11 @@ OUTPUTS = ("best.json", "trials.csv", "progress.csv", "tune.json", "timing.json"
 
 
 def tune_command(workdir, prepared, learning_rates, max_trials, workspace=None, epochs=2, algorithm="random",
-                 settings=None):
+                 settings=None, workers=0):
     """Write params for a search over `learning_rates` only (with `algorithm` and its `settings` over the defaults)
     and return the command that runs the tune stage."""
     defaults = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
-    tune = {**defaults, "algorithm": algorithm, "epochs": epochs, "train_subset": 0, "seed": 11,
+    tune = {**defaults, "algorithm": algorithm, "workers": workers, "epochs": epochs, "train_subset": 0, "seed": 11,
             "random": {"max_trials": max_trials},
             "space": {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}}}
     tune[algorithm] = {**tune[algorithm], **(settings or {})}
@@ -117,7 +117,7 @@ RESULT_FILES = ("best.json", "trials.csv", "progress.csv", "tune.json")
     ("hyperband", {"max_epochs": 3, "factor": 3, "iterations": 1}),
     ("bayesian", {"max_trials": 4, "num_initial_points": 2}),
 ])
-def test_each_algorithm_searches_and_a_fresh_rerun_gives_the_same_bytes(tiny_prepared, tmp_path, algorithm,
+def test_each_algorithm_searches_and_a_fresh_or_resumed_rerun_gives_the_same_bytes(tiny_prepared, tmp_path, algorithm,
                                                                          settings):
     rates = [0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004]
     _, trials, results = run_tune(tmp_path, tiny_prepared, rates, max_trials=1, algorithm=algorithm, settings=settings)
@@ -142,7 +142,16 @@ def test_each_algorithm_searches_and_a_fresh_rerun_gives_the_same_bytes(tiny_pre
         assert len(trials) == 4 and {row["status"] for row in trials} == {"COMPLETED"}
 
     shutil.rmtree(tmp_path / "search")
-    run_tune(tmp_path, tiny_prepared, rates, max_trials=1, algorithm=algorithm, settings=settings)
+    if algorithm == "hyperband":
+        # Killed in trial 0003, which trains on from the checkpoint of the best round-0 model: the resumed search
+        # trains it again from that checkpoint, and ends as the uninterrupted one did.
+        command = tune_command(tmp_path, tiny_prepared, rates, max_trials=1, algorithm=algorithm, settings=settings)
+        killed = kill_when_started(tmp_path, command, "0003")
+        assert killed["hyperparameters"]["values"]["tuner/round"] == 1
+    result, _, again = run_tune(tmp_path, tiny_prepared, rates, max_trials=1, algorithm=algorithm, settings=settings)
+    if algorithm == "hyperband":
+        assert "3 finished trial(s) reused" in result.stdout
+        assert sorted(again["timing.json"]["trial_seconds"]) == ["0003", "0004", "0005"]
     assert {name: (tmp_path / name).read_bytes() for name in RESULT_FILES} == first
 
 
@@ -237,17 +246,22 @@ def oracle_started(workspace, trial_id):
     return False
 
 
-def test_a_killed_trial_runs_again_and_finished_ones_are_reused(tiny_prepared, tmp_path):
-    command = tune_command(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4)
-    process = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
+def kill_when_started(workdir, command, trial_id):
+    """Run the stage and kill it while trial `trial_id` runs; return that trial's trial.json."""
+    process = subprocess.Popen(command, cwd=workdir, env=smoke.environment(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not oracle_started(tmp_path / "search", "1") and time.monotonic() < deadline:
+    while not oracle_started(workdir / "search", trial_id) and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    [second] = list((tmp_path / "search").glob("*/trial_1/trial.json"))
-    assert json.loads(second.read_text())["status"] == "RUNNING", "trial 1 finished before it could be killed"
+    [state] = [json.loads(path.read_text()) for path in (workdir / "search").glob(f"*/trial_{trial_id}/trial.json")]
+    assert state["status"] == "RUNNING", f"trial {trial_id} finished before it could be killed"
+    return state
+
+
+def test_a_killed_trial_runs_again_and_finished_ones_are_reused(tiny_prepared, tmp_path):
+    kill_when_started(tmp_path, tune_command(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4), "1")
 
     result, trials, results = run_tune(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4)
     assert "1 finished trial(s) reused" in result.stdout
@@ -331,3 +345,67 @@ def test_changing_any_input_changes_the_fingerprint(tiny_prepared, monkeypatch):
             node = node[key]
         node[last] = [node[last], "changed"]
         assert tuning.fingerprint(changed) != tuning.fingerprint(identity), f"{'.'.join(map(str, path))} is ignored"
+
+
+# --- Distributed search: the stage serves Keras Tuner's oracle on loopback and starts workers ---
+
+def stage_processes(workdir):
+    """Process id to environment of every live process running a command that names `workdir` (the stage and
+    its workers)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(workdir).encode() in (entry / "cmdline").read_bytes():
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                found[int(entry.name)] = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+        except OSError:  # ended meanwhile
+            pass
+    return found
+
+
+def test_a_killed_worker_ends_the_stage_at_once_and_the_rerun_finishes_the_search(tiny_prepared, tmp_path):
+    rates = [0.001, 0.002, 0.003, 0.004]
+    command = tune_command(tmp_path, tiny_prepared, rates, max_trials=4, epochs=4, workers=2)
+    stage = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        for path in (tmp_path / "search").glob("*/oracle.json"):
+            try:
+                victim = json.loads(path.read_text())["ongoing_trials"].get("worker1")
+            except (ValueError, KeyError):
+                pass
+        time.sleep(0.02)
+    assert victim is not None, "worker1 never started a trial"
+    [worker] = [pid for pid, environ in stage_processes(tmp_path).items()
+                if environ.get("KERASTUNER_TUNER_ID") == "worker1"]
+    os.kill(worker, signal.SIGKILL)
+    _, stderr = stage.communicate(timeout=60)  # ends without waiting for the trial the dead worker held
+
+    assert stage.returncode == 1
+    assert re.fullmatch(r"tune: error: worker1 was killed by SIGKILL( after: .*)?; the other workers were stopped, the "
+                        r"trials that finished are kept, and the next run of tune resumes the search",
+                        stderr.strip().splitlines()[-1])
+    assert stage_processes(tmp_path) == {}
+
+    result, trials, results = run_tune(tmp_path, tiny_prepared, rates, max_trials=4, epochs=4, workers=2)
+    assert re.search(r"oracle of search \w+ listening on 127.0.0.1:\d+, starting 2 worker", result.stdout)
+    assert sorted(row["trial"] for row in trials) == ["0", "1", "2", "3"]
+    assert sorted(float(row["learning_rate"]) for row in trials) == rates  # each value once: no trial ran twice
+    assert {row["status"] for row in trials} == {"COMPLETED"}
+    assert victim in results["timing.json"]["trial_seconds"]  # the dead worker's trial was trained again
+    assert {"[worker1] ", "[worker2] "} <= {line[:10] for line in result.stdout.splitlines()}
+    best = max(trials, key=lambda row: float(row["val_accuracy"]))
+    assert results["best.json"]["learning_rate"] == float(best["learning_rate"])
+    identity = json.loads((search_dir(tmp_path / "search") / "search.json").read_text())
+    assert identity["tensorflow"]["intra_op_threads"] == 1  # runtime.threads (2) shared by the two workers
+    assert stage_processes(tmp_path) == {}
+
+
+def test_a_worker_with_other_code_or_params_finds_no_search_to_join(tmp_path):
+    workspace = workspace_module.claim(tmp_path / "search")
+    make_search(workspace, "0123456789abcdef")
+    with pytest.raises(workspace_module.WorkspaceError, match="fedcba9876543210: no such search, so this worker"):
+        workspace_module.join_search(workspace, "fedcba9876543210")
+    assert workspace_module.join_search(workspace, "0123456789abcdef") == workspace / "0123456789abcdef"

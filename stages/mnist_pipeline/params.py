@@ -218,6 +218,14 @@ def _baseline_fits_the_image(baseline, key):
                               f"would get a {side}x{side} map (at most {block - 1} blocks fit)")
         side = (side - kernel + 1) // 2
 
+
+def _workers_have_threads(checked, key):
+    workers, threads = checked["tune"]["workers"], checked["runtime"]["threads"]
+    if workers > threads:
+        raise ParamsError(f"tune.workers: {workers} workers cannot share runtime.threads: {threads} (each needs a "
+                          "thread at least)")
+
+
 SCHEMA = Section({
     "data": Section({"dataset": Str(choices=["mnist"])}),
     "download": Section({
@@ -248,6 +256,7 @@ SCHEMA = Section({
     }, also=_baseline_fits_the_image),
     "tune": Section({
         "algorithm": Str(choices=list(ALGORITHMS)),
+        "workers": Int(min=0, max=256),
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "seed": SEED,
@@ -269,7 +278,7 @@ SCHEMA = Section({
         "sample_count": Int(min=1, max=100),
         "misclassified_count": Int(min=1, max=100),
     }),
-})
+}, also=_workers_have_threads)
 
 
 def validate(raw) -> dict:

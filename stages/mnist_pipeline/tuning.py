@@ -36,6 +36,7 @@ OBJECTIVE = "val_accuracy"
 EPOCHS_TRAINED = "epochs_trained"
 # Environment variables that change what TensorFlow or Keras compute (TF_CPP_* only set log levels).
 SWITCH_PREFIXES = ("TF_", "KERAS_")
+IDLE_WAIT_SECONDS = 0.5
 
 
 def declare_search_space(space: dict) -> kt.HyperParameters:
@@ -75,9 +76,21 @@ class SeededTrials:
     divergence recorded as a failure (see TrialInterrupted)."""
 
     def __init__(self, *, trial_seed, **kwargs):
-        super().__init__(**kwargs)
         self.trial_seed = trial_seed
-        self.trial_seconds = {}
+        self.trial_seconds = {}  # of the trials this process ran
+        self.asked_in_vain = False
+        super().__init__(**kwargs)
+
+    def pre_create_trial(self):
+        # Keras Tuner asks again at once when the oracle has no trial ready (a worker of a distributed Hyperband
+        # search waiting for another to end a round): wait a little between such requests instead of spinning.
+        if self.asked_in_vain:
+            time.sleep(IDLE_WAIT_SECONDS)
+        self.asked_in_vain = True
+
+    def on_trial_begin(self, trial):
+        self.asked_in_vain = False
+        super().on_trial_begin(trial)
 
     def run_trial(self, trial, *args, **kwargs):
         keras.utils.set_random_seed(self.trial_seed + int(trial.trial_id))
@@ -95,6 +108,10 @@ class SeededTrials:
         if trial.status == kt.engine.trial.TrialStatus.FAILED:  # diverged: the reason is all that is worth keeping
             trial.message = trial.message.strip().splitlines()[-1].split(": ", 1)[-1]
         super().on_trial_end(trial)
+
+    def get_state(self):
+        # Saved after each trial (in <worker>.json for a worker), so that the chief can time a distributed search.
+        return {**super().get_state(), "trial_seconds": self.trial_seconds}
 
 
 class RandomSearch(SeededTrials, kt.RandomSearch):

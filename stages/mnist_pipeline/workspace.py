@@ -58,6 +58,16 @@ def open_search(workspace: Path, fingerprint: str, identity: dict) -> Path:
     return project
 
 
+def join_search(workspace: Path, fingerprint: str) -> Path:
+    """The directory of the search `fingerprint`, for a worker: the stage that serves its oracle made it."""
+    project = Path(workspace) / fingerprint
+    if not _is_search(project):
+        raise WorkspaceError(f"{project}: no such search, so this worker has none to join: a worker needs the same "
+                             "params, code, libraries and data as the stage that serves the oracle, and its "
+                             "--workspace on a filesystem both share")
+    return project
+
+
 def _is_marked(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
 
