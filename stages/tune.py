@@ -20,6 +20,8 @@ def main():
     all_params = params.load()
     settings = all_params["tune"]
     worker = distributed.worker_name()
+    if worker:  # started by a tune stage with tune.workers > 0, here or on another machine
+        distributed.end_with_parent()
     search_root = Path(args.workspace) if worker else workspace.claim(args.workspace)
     runtime.configure(settings["seed"], **{**all_params["runtime"], "threads": distributed.trial_threads(
         settings["workers"], all_params["runtime"]["threads"])})
@@ -28,8 +30,7 @@ def main():
     clock = cli.Stopwatch()
     identity = tuning.search_identity(settings, all_params["runtime"],
                                       [Path(args.data, f"{split}.npz") for split in ("train", "val")])
-    if worker:  # started by a tune stage with tune.workers > 0, here or on another machine
-        distributed.end_with_parent()
+    if worker:
         search(tuning.make_tuner(workspace.join_search(search_root, tuning.fingerprint(identity)), settings),
                args.data, settings)
         return

@@ -368,7 +368,7 @@ def test_a_killed_worker_ends_the_stage_at_once_and_the_rerun_finishes_the_searc
     command = tune_command(tmp_path, tiny_prepared, rates, max_trials=4, epochs=4, workers=2)
     stage = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     victim = None
     while victim is None and time.monotonic() < deadline:
         for path in (tmp_path / "search").glob("*/oracle.json"):
@@ -387,6 +387,18 @@ def test_a_killed_worker_ends_the_stage_at_once_and_the_rerun_finishes_the_searc
     assert re.fullmatch(r"tune: error: worker1 was killed by SIGKILL( after: .*)?; the other workers were stopped, the "
                         r"trials that finished are kept, and the next run of tune resumes the search",
                         stderr.strip().splitlines()[-1])
+    assert stage_processes(tmp_path) == {}
+
+    # The stage itself killed: its workers see it gone and end.
+    stage = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    while len(stage_processes(tmp_path)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.kill(stage.pid, signal.SIGKILL)
+    stage.wait()
+    give_up = time.monotonic() + 10
+    while stage_processes(tmp_path) and time.monotonic() < give_up:
+        time.sleep(0.1)
     assert stage_processes(tmp_path) == {}
 
     result, trials, results = run_tune(tmp_path, tiny_prepared, rates, max_trials=4, epochs=4, workers=2)
