@@ -1,0 +1,41 @@
+"""The yardstick every timing in README stands beside: TensorFlow's fp32 matrix-multiply rate on this machine, with
+the pipeline's thread count. Best of several timed products of two n x n matrices. Usage (repository root):
+
+    .venv/bin/python tests/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2]
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
+import mnist_pipeline  # noqa: E402,F401  (pins TensorFlow's switches as the stages do)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    a = tf.random.stateless_normal((args.size, args.size), seed=(1, 2))
+    b = tf.random.stateless_normal((args.size, args.size), seed=(3, 4))
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    best = min(_timed(tf, a, b) for _ in range(args.repeats))
+    print(f"fp32 matmul {args.size}x{args.size}, {args.threads} threads: {2 * args.size ** 3 / best / 1e9:.0f} GFLOP/s "
+          f"(best of {args.repeats})")
+
+
+def _timed(tf, a, b):
+    start = time.perf_counter()
+    tf.linalg.matmul(a, b).numpy()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
