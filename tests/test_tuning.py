@@ -260,15 +260,6 @@ def kill_when_started(workdir, command, trial_id):
     return state
 
 
-def test_a_killed_trial_runs_again_and_finished_ones_are_reused(tiny_prepared, tmp_path):
-    kill_when_started(tmp_path, tune_command(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4), "1")
-
-    result, trials, results = run_tune(tmp_path, tiny_prepared, [0.001, 0.002], max_trials=2, epochs=4)
-    assert "1 finished trial(s) reused" in result.stdout
-    assert list(results["timing.json"]["trial_seconds"]) == ["1"]  # only the killed trial was trained again
-    assert [row["status"] for row in trials] == ["COMPLETED", "COMPLETED"]
-
-
 def test_a_trial_stopped_by_a_full_disk_is_not_recorded_and_runs_again(tiny_prepared, tmp_path, small_disk):
     disk = small_disk("64k")  # room for the search's JSON files, not for a trial's checkpoint
     command = tune_command(tmp_path, tiny_prepared, [0.001], max_trials=1, workspace=disk / "search")
