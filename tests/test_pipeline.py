@@ -120,24 +120,6 @@ def test_a_forced_rerun_from_an_empty_search_gives_a_byte_identical_lock(scratch
     assert Path(repo, "dvc.lock").read_bytes() == lock
 
 
-def test_metrics_and_params_diff_against_main_show_a_branch_change(scratch):
-    repo, env = scratch
-    smoke.git(repo, "checkout", "--quiet", "-b", "smaller-dense")
-    smoke.set_params(repo, {"baseline": {"dense_units": 32}})
-    output = smoke.dvc(repo, "repro", env=env).stdout
-    assert stages_run(output) == ["baseline", "evaluate"]
-    smoke.git(repo, "commit", "--quiet", "--all", "-m", "baseline with 32 dense units")
-
-    params_diff = json.loads(smoke.dvc(repo, "params", "diff", "main", "--json").stdout)
-    assert params_diff == {"params.yaml": {"baseline.dense_units": {"old": 128, "new": 32, "diff": -96}}}
-    metrics_diff = json.loads(smoke.dvc(repo, "metrics", "diff", "main", "--json").stdout)
-    parameter_count = metrics_diff["metrics/baseline.json"]["params"]
-    assert parameter_count["new"] < parameter_count["old"]
-    assert parameter_count["diff"] == parameter_count["new"] - parameter_count["old"]
-    assert "baseline.test_accuracy" in metrics_diff["metrics/evaluate.json"]
-    assert "tuned.test_accuracy" not in metrics_diff.get("metrics/evaluate.json", {})
-
-
 def trial_finished(repo, trial):
     """Finished as the tuner sees it: listed as ended in oracle.json, which is saved after the trial's own file."""
     for path in Path(repo, smoke.TUNER_WORKSPACE).glob("*/oracle.json"):
@@ -169,13 +151,20 @@ def test_an_interrupted_search_resumes_with_its_finished_trials(scratch):
     assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
 
 
-def test_exp_run_with_a_set_param_is_listed_by_exp_show(scratch):
+def test_an_experiment_is_listed_by_exp_show_and_diffs_against_main(scratch):
     repo, env = scratch
-    output = smoke.dvc(repo, "exp", "run", "--name", "two-epochs", "-S", "baseline.epochs=2", env=env).stdout
+    output = smoke.dvc(repo, "exp", "run", "--name", "smaller-dense", "-S", "baseline.dense_units=32", env=env).stdout
     assert stages_run(output) == ["baseline", "evaluate"]
     shown = json.loads(smoke.dvc(repo, "exp", "show", "--json").stdout)
     experiments = [exp for commit in shown for exp in (commit.get("experiments") or [])]
-    [run] = [exp for exp in experiments if exp.get("name") == "two-epochs"]
-    data = run["revs"][0]["data"]
-    assert data["params"]["params.yaml"]["data"]["baseline"]["epochs"] == 2
-    assert data["metrics"]["metrics/baseline.json"]["data"]["epochs"] == 2
+    [run] = [exp for exp in experiments if exp.get("name") == "smaller-dense"]
+    assert run["revs"][0]["data"]["params"]["params.yaml"]["data"]["baseline"]["dense_units"] == 32
+
+    params_diff = json.loads(smoke.dvc(repo, "params", "diff", "main", "smaller-dense", "--json").stdout)
+    assert params_diff == {"params.yaml": {"baseline.dense_units": {"old": 128, "new": 32, "diff": -96}}}
+    metrics_diff = json.loads(smoke.dvc(repo, "metrics", "diff", "main", "smaller-dense", "--json").stdout)
+    parameter_count = metrics_diff["metrics/baseline.json"]["params"]
+    assert parameter_count["new"] < parameter_count["old"]
+    assert parameter_count["diff"] == parameter_count["new"] - parameter_count["old"]
+    assert "baseline.test_accuracy" in metrics_diff["metrics/evaluate.json"]
+    assert "tuned.test_accuracy" not in metrics_diff.get("metrics/evaluate.json", {})
