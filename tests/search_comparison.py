@@ -1,8 +1,8 @@
 """The search-algorithm comparison of README, from experiments named `<algorithm>-seed<seed>` (the search) and
 `<algorithm>-seed<seed>-retrained` (the whole pipeline: the winner retrained and tested).
 
-Run them first, from the repository root with the environment active (the second loop takes about 12 minutes an
-experiment here, less where the winner is one that was already retrained):
+Run them first, from the repository root with the environment active (the second loop took 15 to 25 minutes an
+experiment here, 6 where the winner had already been retrained and DVC skipped the retrain):
   for seed in 7 8; do for algorithm in random hyperband bayesian; do
     dvc exp run --temp tune -n $algorithm-seed$seed -S tune.algorithm=$algorithm -S tune.seed=$seed; done; done
   for seed in 7 8; do for algorithm in random hyperband bayesian; do
