@@ -14,7 +14,7 @@ def main():
     x_train, y_train = data.take_subset(*data.load_prepared(args.data, "train"), settings["train_subset"],
                                         settings["seed"])
     x_val, y_val = data.load_prepared(args.data, "val")
-    model = models.build_baseline_from_params(settings)
+    model = models.build_baseline_from_params(settings, data.load_description(args.data))
     history = training.fit(model, x_train, y_train, batch_size=settings["batch_size"], epochs=settings["epochs"],
                            validation_data=(x_val, y_val))
     clock.mark("train_seconds")

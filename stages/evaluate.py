@@ -1,4 +1,5 @@
-"""evaluate: score the baseline and the tuned model on the 10 k test set, and draw the comparison."""
+"""evaluate: score the baseline and the tuned model on the test set, and draw the comparison, naming each class as
+the dataset's description does."""
 
 import csv
 from pathlib import Path
@@ -15,31 +16,35 @@ def read_history(path):
         return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
 
 
-def load_models(args, baseline_params):
+def load_models(args, baseline_params, description):
     from mnist_pipeline import models
 
-    baseline = models.build_baseline_from_params(baseline_params)
-    tuned = models.build_cnn_model(artifacts.read_json(args.best))
+    baseline = models.build_baseline_from_params(baseline_params, description)
+    tuned = models.build_cnn_from_description(artifacts.read_json(args.best), description)
     for model, weights in ((baseline, args.baseline_model), (tuned, args.tuned_model)):
         model.load_weights(weights)
     return {"baseline": baseline, "tuned": tuned}
 
 
-def report(results, per_class):
+def report(title, results, per_class):
+    total = int(results["tuned"]["confusion"].sum())
+    weakest = sorted(per_class["tuned"], key=lambda row: row["f1"])[:3]
     lines = [
-        "# Test-set comparison", "",
-        "| model | test accuracy | test loss | errors (of 10 000) |",
+        f"# Test-set comparison: {title}", "",
+        f"| model | test accuracy | test loss | errors (of {total}) |",
         "|---|---|---|---|",
         *(f"| {name} | {r['accuracy']:.2%} | {r['loss']:.4f} | {r['errors']} |" for name, r in results.items()),
         "", f"Tuned minus baseline: {100 * (results['tuned']['accuracy'] - results['baseline']['accuracy']):+.2f} "
             "percentage points.", "",
         "| class | baseline F1 | tuned F1 |", "|---|---|---|",
         *(f"| {b['class']} | {b['f1']:.4f} | {t['f1']:.4f} |" for b, t in zip(per_class["baseline"], per_class["tuned"])),
+        "", "Weakest classes of the tuned model, by F1: "
+            + ", ".join(f"{row['class']} ({row['f1']:.4f})" for row in weakest) + ".",
     ]
     return "\n".join(lines) + "\n"
 
 
-def draw_figures(figures_dir, settings, x_test, y_test, results, probabilities, histories):
+def draw_figures(figures_dir, settings, class_names, x_test, y_test, results, probabilities, histories):
     from mnist_pipeline import plots
 
     tuned, probs = results["tuned"], probabilities["tuned"]
@@ -48,13 +53,13 @@ def draw_figures(figures_dir, settings, x_test, y_test, results, probabilities, 
     figures = {
         "training_curves.png": plots.training_curves(histories),
         "sample_predictions.png": plots.sample_predictions(x_test[:n], y_test[:n], tuned["predicted"][:n],
-                                                           confidence[:n], "tuned"),
+                                                           confidence[:n], class_names, "tuned"),
         "accuracy_comparison.png": plots.accuracy_comparison({name: r["accuracy"] for name, r in results.items()}),
     }
     wrong = np.flatnonzero(tuned["predicted"] != y_test)
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][: settings["misclassified_count"]]
     figures["misclassified.png"] = plots.misclassified(x_test[wrong], y_test[wrong], tuned["predicted"][wrong],
-                                                       confidence[wrong], "tuned", tuned["errors"])
+                                                       confidence[wrong], class_names, "tuned", tuned["errors"])
     for name, figure in figures.items():
         artifacts.save_figure(figure, Path(figures_dir, name))
 
@@ -69,24 +74,27 @@ def main():
 
     clock = cli.Stopwatch()
     x_test, y_test = data.load_prepared(args.data, "test")
+    description = data.load_description(args.data)
+    names = description.class_names
     probabilities = {name: model.predict(x_test, batch_size=settings["batch_size"], verbose=0)
-                     for name, model in load_models(args, all_params["baseline"]).items()}
+                     for name, model in load_models(args, all_params["baseline"], description).items()}
     results = {name: evaluation.score(probabilities[name], y_test) for name in MODELS}
 
-    per_class = {name: evaluation.per_class_scores(results[name]["confusion"]) for name in MODELS}
+    per_class = {name: evaluation.per_class_scores(results[name]["confusion"], names) for name in MODELS}
     artifacts.write_csv(args.per_class, [{"model": name, **row} for name in MODELS for row in per_class[name]],
                         ["model", "class", "precision", "recall", "f1", "support"])
     for name in MODELS:
         artifacts.write_csv(Path(args.confusion_dir, f"{name}.csv"),
-                            evaluation.confusion_rows(y_test, results[name]["predicted"]), ["actual", "predicted"])
+                            evaluation.confusion_rows(y_test, results[name]["predicted"], names),
+                            ["actual", "predicted"])
     artifacts.write_json(args.metrics, {
         **{name: {"test_accuracy": round(r["accuracy"], 6), "test_loss": round(r["loss"], 6),
                   "test_errors": r["errors"]} for name, r in results.items()},
         "accuracy_gain": round(results["tuned"]["accuracy"] - results["baseline"]["accuracy"], 6),
     })
-    artifacts.write_text(args.report, report(results, per_class))
+    artifacts.write_text(args.report, report(description.title, results, per_class))
     histories = {"baseline": read_history(args.baseline_history), "tuned": read_history(args.tuned_history)}
-    draw_figures(args.figures, settings, x_test, y_test, results, probabilities, histories)
+    draw_figures(args.figures, settings, names, x_test, y_test, results, probabilities, histories)
     clock.mark("evaluate_seconds")
     clock.write(args.timing)
     for name, r in results.items():

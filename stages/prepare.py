@@ -1,17 +1,21 @@
-"""prepare: parse the raw IDX files, scale to float32 in [0, 1] with shape (N, 28, 28, 1), and carve a stratified
-validation split out of the training set. The test set is only ever read by evaluate."""
+"""prepare: read the raw files of params `data.dataset` (or, with --transfer-target, of its transfer target), scale
+the images to float32 in [0, 1] with shape (N, height, width, channels), carve a stratified validation split out of
+the training set, and write the dataset's description (image shape, class names) beside the arrays. The test set is
+only ever read by evaluate and transfer."""
 
 from pathlib import Path
 
-from mnist_pipeline import artifacts, cli, data, params
+from mnist_pipeline import artifacts, cli, data, datasets, params
 
 
 def main():
-    args = cli.parse_paths(__doc__, "raw", "out", "metrics", "timing")
-    settings = params.load()["prepare"]
+    args = cli.parse_paths(__doc__, "raw", "out", "metrics", "timing", flags=cli.TRANSFER_TARGET)
+    all_params = params.load()
+    settings = all_params["prepare"]
+    dataset = datasets.DATASETS[params.dataset_name(all_params, args.transfer_target)]
     clock = cli.Stopwatch()
-    train_images, train_labels = data.read_raw_split(args.raw, "train")
-    test_images, test_labels = data.read_raw_split(args.raw, "test")
+    train_images, train_labels = dataset.read_split(args.raw, "train")
+    test_images, test_labels = dataset.read_split(args.raw, "test")
     train_idx, val_idx = data.stratified_split(train_labels, settings["val_fraction"], settings["seed"])
 
     splits = {
@@ -21,9 +25,10 @@ def main():
     }
     for name, (images, labels) in splits.items():
         artifacts.save_arrays(Path(args.out, f"{name}.npz"), x=data.normalize(images), y=labels.astype("int64"))
-        print(f"{name}: {len(labels)} examples")
+        print(f"{dataset.title} {name}: {len(labels)} examples")
+    data.save_description(args.out, data.describe(dataset))
     artifacts.write_json(args.metrics, {
-        name: {"count": int(len(labels)), "per_class": data.class_counts(labels)}
+        name: {"count": int(len(labels)), "per_class": data.class_counts(labels, dataset.class_names)}
         for name, (_, labels) in splits.items()
     })
     clock.mark("prepare_seconds")

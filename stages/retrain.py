@@ -1,4 +1,4 @@
-"""retrain: rebuild the CNN from the best hyperparameters and train it on train + val (all 60 k training digits),
+"""retrain: rebuild the CNN from the best hyperparameters and train it on train + val (all the training images),
 with optional augmentation and a cosine learning-rate schedule."""
 
 import numpy as np
@@ -19,7 +19,7 @@ def main():
                             settings["train_subset"], settings["seed"])
     del train, val
     hp = artifacts.read_json(args.best)
-    model = models.build_cnn_model(hp)
+    model = models.build_cnn_from_description(hp, data.load_description(args.data))
     steps = training.augmentation(settings["shift_fraction"], settings["rotation_degrees"],
                                   settings["zoom_fraction"]) if settings["augment"] else []
     trainer = training.with_augmentation(model, steps)
@@ -33,7 +33,7 @@ def main():
     artifacts.save_weights(model, args.model)
     artifacts.write_csv(args.history, rows, list(rows[0]))
     clock.write(args.timing)
-    print(f"retrain: train accuracy {rows[-1]['accuracy']:.4f} after {len(rows)} epochs on {len(y)} digits")
+    print(f"retrain: train accuracy {rows[-1]['accuracy']:.4f} after {len(rows)} epochs on {len(y)} images")
 
 
 if __name__ == "__main__":

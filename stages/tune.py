@@ -28,14 +28,15 @@ def main():
     from mnist_pipeline import tuning
 
     clock = cli.Stopwatch()
-    identity = tuning.search_identity(settings, all_params["runtime"],
-                                      [Path(args.data, f"{split}.npz") for split in ("train", "val")])
+    identity = tuning.search_identity(settings, all_params["runtime"], [Path(args.data, name) for name in (
+        "train.npz", "val.npz", data.DESCRIPTION_FILE)])
+    description = data.load_description(args.data)
     if worker:
-        search(tuning.make_tuner(workspace.join_search(search_root, tuning.fingerprint(identity)), settings),
-               args.data, settings)
+        search(tuning.make_tuner(workspace.join_search(search_root, tuning.fingerprint(identity)), settings,
+                                 description), args.data, settings)
         return
     project = workspace.open_search(search_root, tuning.fingerprint(identity), identity)
-    tuner = tuning.make_tuner(project, settings)
+    tuner = tuning.make_tuner(project, settings, description)
     reused = len(tuning.finished_trials(tuner))
     if reused:
         print(f"resuming search {project.name}: {reused} finished trial(s) reused")

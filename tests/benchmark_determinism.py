@@ -27,7 +27,7 @@ def one_epoch(prepared, model_kind, deterministic):
 
     x, y = data.take_subset(*data.load_prepared(prepared, "train"), 20000, seed=1)
     if model_kind == "baseline":
-        model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3)
+        model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3, image_shape=(28, 28, 1), num_classes=10)
     else:
         model = training.with_augmentation(models.build_cnn_model(RETRAIN_LIKE), training.augmentation(0.1, 10, 0.1))
         models.compile_model(model, 1e-3)

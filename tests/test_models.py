@@ -68,7 +68,7 @@ def test_the_declared_space_is_what_the_tuner_samples():
 
 
 def test_baseline_is_the_notebook_network():
-    model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3)
+    model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3, image_shape=(28, 28, 1), num_classes=10)
     kinds = [layer.__class__.__name__ for layer in model.layers]
     assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
     assert model.loss == "sparse_categorical_crossentropy"

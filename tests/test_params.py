@@ -40,9 +40,18 @@ def test_the_committed_params_are_valid():
     ("prepare.seed", 0, r"prepare.seed: 0 is outside \[1, "),
     ("prepare.val_fraction", 0.7, r"prepare.val_fraction: 0.7 is outside \[0, 0.5\]"),
     ("prepare.val_fraction", 0, "prepare.val_fraction: 0 must be above 0"),
-    ("data.dataset", "cifar10", "data.dataset: 'cifar10' is not one of mnist"),
-    ("download.sources", ["ftp"], r"download.sources\[0\]: 'ftp' is not one of"),
-    ("download.sources", [], "download.sources: expected a list of at least 1"),
+    ("data.dataset", "svhn", "data.dataset: 'svhn' is not one of mnist, fashion_mnist, cifar10"),
+    ("download.sources.mnist", [{"ftp": "x"}], r"download.sources.mnist\[0\]: expected one of \{mirror: a base URL\}"),
+    ("download.sources.mnist", [{"mirror": "a", "npm": "b"}], r"download.sources.mnist\[0\]: expected one of"),
+    ("download.sources.mnist", [{"mirror": ""}], r"download.sources.mnist\[0\].mirror: expected a base URL, got ''"),
+    ("download.sources.mnist", [], "download.sources.mnist: expected a list of at least 1"),
+    ("download.sources.cifar10", KeyError, "download.sources.cifar10: missing"),
+    ("transfer.targets", {"mnist": "cifar10"},
+     "transfer.targets.mnist: cifar10 images are 32x32x3, mnist images 28x28x1; they must be the same"),
+    ("transfer.targets", {"mnist": "mnist"}, "transfer.targets.mnist: a dataset cannot be its own transfer target"),
+    ("transfer.targets", {"svhn": "mnist"}, "transfer.targets: 'svhn' is not one of"),
+    ("transfer.subsets", [0], r"transfer.subsets\[0\]: 0 is outside"),
+    ("transfer.frozen_epochs", 13, r"transfer.frozen_epochs: 13 is more than epochs \(12\)"),
     ("runtime.deterministic", "yes", "runtime.deterministic: expected true or false"),
     ("baseline.learning_rate", float("nan"), "baseline.learning_rate: expected a finite number"),
     ("retrain.lr_schedule", "step", "retrain.lr_schedule: 'step' is not one of constant, cosine"),
@@ -69,7 +78,6 @@ def test_the_committed_params_are_valid():
     ("baseline.kernel_size", 4, "baseline.kernel_size: 4 must be odd"),
     ("baseline.conv_filters", [8, 8, 8, 8], "baseline.conv_filters: 4 blocks do not fit a 28x28 image with kernel_size 3: "
                                             r"block 4 would get a 1x1 map \(at most 3 blocks fit\)"),
-    ("download.mirrors", [], "download.mirrors: empty, but download.sources lists mirrors"),
     ("tune.algorithm", "grid", "tune.algorithm: 'grid' is not one of random, hyperband, bayesian"),
     ("tune.hyperband.factor", 1, r"tune.hyperband.factor: 1 is outside \[2, 100\]"),
     ("tune.bayesian.num_initial_points", 11, r"tune.bayesian.num_initial_points: 11 is more than max_trials \(10\)"),
@@ -85,6 +93,22 @@ def test_bad_values_are_refused_with_the_dotted_key(path, value, message):
 
 def test_the_largest_baseline_that_fits_is_accepted():
     assert params.validate(changed("baseline.conv_filters", [8, 8, 8]))["baseline"]["conv_filters"] == [8, 8, 8]
+
+
+def test_the_baseline_must_fit_the_images_of_the_chosen_dataset():
+    raw = changed("baseline.conv_filters", [8, 8, 8, 8])
+    raw["data"]["dataset"] = "cifar10"
+    with pytest.raises(params.ParamsError, match="4 blocks do not fit a 32x32 image with kernel_size 3: block 4 would "
+                                                 r"get a 2x2 map \(at most 3 blocks fit\)"):
+        params.validate(raw)
+
+
+def test_the_transfer_target_follows_the_dataset_and_a_missing_one_is_named():
+    checked = params.validate(changed("data.dataset", "fashion_mnist"))
+    assert params.dataset_name(checked) == "fashion_mnist" and params.dataset_name(checked, True) == "mnist"
+    checked = params.validate(changed("data.dataset", "cifar10"))
+    with pytest.raises(params.ParamsError, match="transfer.targets: no target for data.dataset cifar10"):
+        params.dataset_name(checked, transfer_target=True)
 
 
 def test_unknown_keys_of_mixed_types_are_named():

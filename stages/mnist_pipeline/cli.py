@@ -10,11 +10,18 @@ from . import artifacts
 from .errors import PipelineError
 
 
-def parse_paths(description, *names):
-    """Each name becomes a required `--name PATH` option; dvc.yaml is the one place the paths are written."""
+# download and prepare: work on the transfer target of data.dataset (params transfer.targets) instead of it.
+TRANSFER_TARGET = {"transfer-target": "the dataset params transfer.targets names for data.dataset"}
+
+
+def parse_paths(description, *names, flags=None):
+    """Each name becomes a required `--name PATH` option; dvc.yaml is the one place the paths are written.
+    `flags` maps the name of each on/off option to its help."""
     parser = argparse.ArgumentParser(description=description)
     for name in names:
         parser.add_argument(f"--{name}", required=True, metavar="PATH")
+    for name, help in (flags or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help=help)
     return parser.parse_args()
 
 

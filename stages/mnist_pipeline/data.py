@@ -1,45 +1,53 @@
-"""From raw IDX files to the arrays the models train on."""
+"""From raw files to the arrays the models train on, and the description of them that later stages read."""
 
+import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from . import idx
-from .artifacts import load_arrays
+from . import artifacts
 
-IMAGE_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
-RAW_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 SPLITS = ("train", "val", "test")
+DESCRIPTION_FILE = "dataset.json"
 
 
-def read_raw_split(raw_dir, split):
-    """uint8 images (N, 28, 28) and labels (N,) of one raw split, checked for agreement with each other."""
-    images_name, labels_name = RAW_FILES[split]
-    images = idx.parse_images(Path(raw_dir, images_name).read_bytes(), images_name)
-    labels = idx.parse_labels(Path(raw_dir, labels_name).read_bytes(), labels_name)
-    if images.shape[1:] != IMAGE_SHAPE[:2]:
-        raise idx.IdxFormatError(f"{images_name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
-    if len(images) != len(labels):
-        raise idx.IdxFormatError(f"{images_name} has {len(images)} images but {labels_name} has {len(labels)} labels")
-    if labels.size and labels.max() >= NUM_CLASSES:
-        raise idx.IdxFormatError(f"{labels_name}: label {labels.max()} is outside 0-{NUM_CLASSES - 1}")
-    return images, labels
+class Description(NamedTuple):
+    """What a prepared dataset holds, as the stages after prepare know it: from its dataset.json, not from constants."""
+    name: str
+    title: str
+    image_shape: tuple  # (height, width, channels)
+    class_names: tuple
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+
+def describe(dataset) -> Description:
+    return Description(dataset.name, dataset.title, tuple(dataset.image_shape), tuple(dataset.class_names))
+
+
+def save_description(prepared_dir, description: Description):
+    artifacts.write_json(Path(prepared_dir, DESCRIPTION_FILE), description._asdict())
+
+
+def load_description(prepared_dir) -> Description:
+    with open(Path(prepared_dir, DESCRIPTION_FILE), encoding="utf-8") as f:
+        fields = json.load(f)
+    return Description(fields["name"], fields["title"], tuple(fields["image_shape"]), tuple(fields["class_names"]))
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) to float32 (N, 28, 28, 1) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0).reshape((-1, *IMAGE_SHAPE))
+    """uint8 (N, height, width, channels) to float32 in [0, 1]."""
+    return images.astype(np.float32) / 255.0
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int):
     """Indices (train, val), sorted, with each class split in the same proportion."""
     rng = np.random.default_rng(seed)
     train, val = [], []
-    for label in range(NUM_CLASSES):
+    for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
         n_val = int(round(len(members) * val_fraction))
         val.append(members[:n_val])
@@ -47,9 +55,9 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-def class_counts(labels: np.ndarray) -> dict:
-    counts = np.bincount(labels, minlength=NUM_CLASSES)
-    return {str(label): int(count) for label, count in enumerate(counts)}
+def class_counts(labels: np.ndarray, class_names) -> dict:
+    counts = np.bincount(labels, minlength=len(class_names))
+    return {name: int(count) for name, count in zip(class_names, counts)}
 
 
 def take_subset(x, y, size: int, seed: int):
@@ -61,5 +69,5 @@ def take_subset(x, y, size: int, seed: int):
 
 
 def load_prepared(prepared_dir, split):
-    """(x, y) of one prepared split: float32 images (N, 28, 28, 1) and int64 labels (N,)."""
-    return load_arrays(Path(prepared_dir, f"{split}.npz"), ("x", "y"))
+    """(x, y) of one prepared split: float32 images (N, height, width, channels) and int64 labels (N,)."""
+    return artifacts.load_arrays(Path(prepared_dir, f"{split}.npz"), ("x", "y"))

