@@ -73,3 +73,29 @@ def test_baseline_is_the_notebook_network():
     assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
     assert model.loss == "sparse_categorical_crossentropy"
     assert model.count_params() == 225034
+
+
+SMALL_HP = {"conv1_filters": 4, "conv1_kernel": 3, "conv2_filters": 4, "conv2_kernel": 3, "extra_conv": False,
+            "conv3_filters": 4, "conv3_kernel": 3, "batch_norm": True, "dense_units": 8, "dropout": 0.0,
+            "learning_rate": 1e-3, "batch_size": 32}
+
+
+@pytest.mark.parametrize("frozen_epochs, epochs", [(1, 1), (1, 2)])
+def test_fine_tuning_keeps_the_base_frozen_for_its_epochs_then_trains_it(frozen_epochs, epochs):
+    from mnist_pipeline import data, transfer
+
+    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    source = models.build_cnn_from_description(SMALL_HP, description)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
+    tuned = transfer.fine_tune(source, SMALL_HP, description, x, y, epochs=epochs, frozen_epochs=frozen_epochs,
+                               unfrozen_learning_rate_factor=0.1, batch_size=32, seed=3)
+    base = list(zip(transfer.convolutional_base(tuned), transfer.convolutional_base(source)))
+    assert [layer.__class__.__name__ for layer, _ in base] == ["Conv2D", "BatchNormalization", "Activation",
+                                                                "MaxPooling2D"] * 2
+    same = all(np.array_equal(a, b) for layer, trained in base
+               for a, b in zip(layer.get_weights(), trained.get_weights()))
+    assert same == (epochs == frozen_epochs)  # frozen: the source's weights exactly; unfrozen: they moved
+    assert all(layer.trainable for layer, _ in base)
+    head = tuned.layers[len(base) + 1]  # the Dense after Flatten: new, trained from its own random start
+    assert not np.array_equal(head.get_weights()[0], source.layers[len(base) + 1].get_weights()[0])
