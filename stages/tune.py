@@ -46,6 +46,13 @@ def main():
         search(tuner, args.data, settings)
         trial_seconds = tuner.trial_seconds
     clock.mark("search_seconds")
+    write_results(args, settings, tuner)
+    clock.write(args.timing, trials_reused=reused, trial_seconds=trial_seconds)
+
+
+def write_results(args, settings, tuner):
+    """The best hyperparameters, one row per trial, the search's progress, and its summary metrics."""
+    from mnist_pipeline import tuning
 
     names = list(settings["space"])
     rows = tuning.trial_rows(tuner, names)
@@ -63,7 +70,6 @@ def main():
         "trials_completed": statuses.count("COMPLETED"),
         "trials_failed": len(statuses) - statuses.count("COMPLETED"),
     })
-    clock.write(args.timing, trials_reused=reused, trial_seconds=trial_seconds)
     print(f"tune: best trial {best.trial_id}, val accuracy {best.score:.4f}: {best.hyperparameters.values}")
 
 

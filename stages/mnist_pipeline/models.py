@@ -4,7 +4,6 @@ import keras
 from keras import layers
 
 
-
 def compile_model(model, learning_rate):
     """Adam, sparse categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule."""
     model.compile(
