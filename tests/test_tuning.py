@@ -307,7 +307,7 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
     assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
     assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
     assert identity["tensorflow"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
-    assert sorted(identity["data"]) == ["train.npz", "val.npz"]
+    assert sorted(identity["data"]) == ["dataset.json", "train.npz", "val.npz"]
 
 
 def leaves(tree, path=()):
