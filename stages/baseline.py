@@ -1,6 +1,6 @@
 """baseline: train the original notebook's CNN on the train split, validating on the val split."""
 
-from mnist_pipeline import artifacts, cli, data, params, runtime
+from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
 
 def main():
@@ -14,13 +14,14 @@ def main():
     x_train, y_train = data.take_subset(*data.load_prepared(args.data, "train"), settings["train_subset"],
                                         settings["seed"])
     x_val, y_val = data.load_prepared(args.data, "val")
-    model = models.build_baseline_from_params(settings, data.load_description(args.data))
+    description = data.load_description(args.data)
+    model = models.build_baseline_from_params(settings, description)
     history = training.fit(model, x_train, y_train, batch_size=settings["batch_size"], epochs=settings["epochs"],
                            validation_data=(x_val, y_val))
     clock.mark("train_seconds")
 
     rows = training.history_rows(history)
-    artifacts.save_weights(model, args.model)
+    model_files.save(args.model, model, description)
     artifacts.write_csv(args.history, rows, list(rows[0]))
     artifacts.write_json(args.metrics, {
         "val_accuracy": rows[-1]["val_accuracy"],

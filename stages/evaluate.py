@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import artifacts, cli, data, params, runtime
+from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
 MODELS = ("baseline", "tuned")
 
@@ -14,16 +14,6 @@ MODELS = ("baseline", "tuned")
 def read_history(path):
     with open(path, newline="", encoding="utf-8") as f:
         return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
-
-
-def load_models(args, baseline_params, description):
-    from mnist_pipeline import models
-
-    baseline = models.build_baseline_from_params(baseline_params, description)
-    tuned = models.build_cnn_from_description(artifacts.read_json(args.best), description)
-    for model, weights in ((baseline, args.baseline_model), (tuned, args.tuned_model)):
-        model.load_weights(weights)
-    return {"baseline": baseline, "tuned": tuned}
 
 
 def report(title, results, per_class):
@@ -65,7 +55,7 @@ def draw_figures(figures_dir, settings, class_names, x_test, y_test, results, pr
 
 
 def main():
-    args = cli.parse_paths(__doc__, "data", "baseline-model", "tuned-model", "best", "baseline-history",
+    args = cli.parse_paths(__doc__, "data", "baseline-model", "tuned-model", "baseline-history",
                            "tuned-history", "metrics", "per-class", "confusion-dir", "report", "figures", "timing")
     all_params = params.load()
     settings = all_params["evaluate"]
@@ -76,8 +66,10 @@ def main():
     x_test, y_test = data.load_prepared(args.data, "test")
     description = data.load_description(args.data)
     names = description.class_names
-    probabilities = {name: model.predict(x_test, batch_size=settings["batch_size"], verbose=0)
-                     for name, model in load_models(args, all_params["baseline"], description).items()}
+    probabilities = {}
+    for name, path in zip(MODELS, (args.baseline_model, args.tuned_model)):
+        model, _ = model_files.load(path, expected=description)
+        probabilities[name] = model.predict(x_test, batch_size=settings["batch_size"], verbose=0)
     results = {name: evaluation.score(probabilities[name], y_test) for name in MODELS}
 
     per_class = {name: evaluation.per_class_scores(results[name]["confusion"], names) for name in MODELS}

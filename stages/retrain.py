@@ -3,7 +3,7 @@ with optional augmentation and a cosine learning-rate schedule."""
 
 import numpy as np
 
-from mnist_pipeline import artifacts, cli, data, params, runtime
+from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
 
 def main():
@@ -19,7 +19,8 @@ def main():
                             settings["train_subset"], settings["seed"])
     del train, val
     hp = artifacts.read_json(args.best)
-    model = models.build_cnn_from_description(hp, data.load_description(args.data))
+    description = data.load_description(args.data)
+    model = models.build_cnn_from_description(hp, description)
     steps = training.augmentation(settings["shift_fraction"], settings["rotation_degrees"],
                                   settings["zoom_fraction"]) if settings["augment"] else []
     trainer = training.with_augmentation(model, steps)
@@ -30,7 +31,7 @@ def main():
     clock.mark("train_seconds")
 
     rows = training.history_rows(history)
-    artifacts.save_weights(model, args.model)
+    model_files.save(args.model, model, description)
     artifacts.write_csv(args.history, rows, list(rows[0]))
     clock.write(args.timing)
     print(f"retrain: train accuracy {rows[-1]['accuracy']:.4f} after {len(rows)} epochs on {len(y)} images")

@@ -2,22 +2,21 @@
 (params transfer.targets; one comparison per size in transfer.subsets), against the same network trained from
 scratch on the same images for as many epochs. Both are scored on the target's whole test set."""
 
-from mnist_pipeline import artifacts, cli, data, params, runtime
+from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
 METHODS = ("fine_tuned", "from_scratch")
 
 
 def main():
-    args = cli.parse_paths(__doc__, "source-data", "model", "best", "data", "metrics", "results", "timing")
+    args = cli.parse_paths(__doc__, "model", "best", "data", "metrics", "results", "timing")
     all_params = params.load()
     settings = all_params["transfer"]
     runtime.configure(settings["seed"], **all_params["runtime"])
-    from mnist_pipeline import evaluation, models, transfer
+    from mnist_pipeline import evaluation, transfer
 
     clock = cli.Stopwatch()
     hp = artifacts.read_json(args.best)
-    source = models.build_cnn_from_description(hp, data.load_description(args.source_data))
-    source.load_weights(args.model)
+    source, _ = model_files.load(args.model)
     target = data.load_description(args.data)
     x_train, y_train = data.load_prepared(args.data, "train")
     x_test, y_test = data.load_prepared(args.data, "test")

@@ -83,16 +83,6 @@ def load_arrays(path, names):
         return tuple(archive[name] for name in names)
 
 
-def save_weights(model, path):
-    """The layers' weights only: the architecture is rebuilt in code, and unlike a .keras file this holds no
-    timestamp. Saved from an uncompiled clone, so the optimizer's state is left out."""
-    import keras
-
-    bare = keras.models.clone_model(model)
-    bare.set_weights(model.get_weights())
-    write_atomically(path, lambda temp: bare.save_weights(str(temp)), suffix=".weights.h5")
-
-
 def save_figure(figure, path):
     """PNG with no software or date stamp in its metadata."""
     write_atomically(path, lambda temp: figure.savefig(temp, format="png", dpi=100, metadata={"Software": None}))

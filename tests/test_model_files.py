@@ -1,0 +1,66 @@
+"""Model directories: saved byte-stably, loaded without params.yaml, and nothing executable loaded from them."""
+
+import keras
+import numpy as np
+import pytest
+
+from mnist_pipeline import artifacts, data, model_files, runtime
+
+runtime.configure(seed=1, threads=2, deterministic=True)
+from mnist_pipeline import models  # noqa: E402
+
+DESCRIPTION = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
+HP = {"batch_norm": True, "conv1_filters": 8, "conv1_kernel": 3, "conv2_filters": 8, "conv2_kernel": 3,
+      "extra_conv": True, "conv3_filters": 8, "conv3_kernel": 3, "dense_units": 16, "dropout": 0.1,
+      "learning_rate": 0.001}
+
+
+@pytest.mark.parametrize("build", [
+    lambda: models.build_cnn_from_description(HP, DESCRIPTION),
+    lambda: models.build_baseline_model([8, 16], 3, 16, 0.2, 0.001, image_shape=(28, 28, 1), num_classes=10),
+], ids=["tuned", "baseline"])
+def test_a_saved_model_loads_without_its_builder_and_predicts_the_same(tmp_path, build):
+    model = build()
+    images = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)
+    model_files.save(tmp_path / "model", model, DESCRIPTION)
+    loaded, description = model_files.load(tmp_path / "model")
+    assert description == DESCRIPTION
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), model.predict(images, verbose=0))
+    assert "compile_config" not in (tmp_path / "model" / model_files.ARCHITECTURE_FILE).read_text()
+
+
+def test_saving_the_same_model_twice_gives_the_same_bytes(tmp_path):
+    model = models.build_cnn_from_description(HP, DESCRIPTION)
+    for name in ("a", "b"):
+        model_files.save(tmp_path / name, model, DESCRIPTION)
+    for file in (model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE, data.DESCRIPTION_FILE):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+
+
+def test_an_architecture_that_would_run_code_is_refused(tmp_path):
+    """A model directory from elsewhere whose architecture holds a Lambda layer, i.e. Python bytecode."""
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    (tmp_path / "model").mkdir()
+    artifacts.write_json(tmp_path / "model" / model_files.ARCHITECTURE_FILE, keras.saving.serialize_keras_object(model))
+    model.save_weights(tmp_path / "model" / model_files.WEIGHTS_FILE)
+    data.save_description(tmp_path / "model", DESCRIPTION)
+    with pytest.raises(model_files.ModelFileError, match="cannot load the model: .*safe_mode"):
+        model_files.load(tmp_path / "model")
+
+
+def test_a_directory_without_a_model_is_one_clear_error(tmp_path):
+    with pytest.raises(model_files.ModelFileError, match="is not a model directory: it has no model.json"):
+        model_files.load(tmp_path)
+    (tmp_path / model_files.ARCHITECTURE_FILE).write_text("{not json")
+    with pytest.raises(model_files.ModelFileError, match="cannot load the model"):
+        model_files.load(tmp_path)
+
+
+def test_a_model_trained_on_other_data_is_refused_where_data_is_given(tmp_path):
+    model_files.save(tmp_path / "model", models.build_cnn_from_description(HP, DESCRIPTION), DESCRIPTION)
+    fashion = DESCRIPTION._replace(name="fashion_mnist", title="Fashion-MNIST")
+    with pytest.raises(model_files.ModelFileError, match="was trained on MNIST .* not on Fashion-MNIST"):
+        model_files.load(tmp_path / "model", expected=fashion)
+    assert model_files.load(tmp_path / "model", expected=DESCRIPTION)[1] == DESCRIPTION
