@@ -10,15 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from mnist_pipeline import datasets, sources
+from mnist_pipeline import datasets, runners, sources
 
 import smoke
 
 pytestmark = pytest.mark.pipeline
 STAGES = ("download", "prepare", "baseline", "tune", "retrain", "evaluate", "transfer_download", "transfer_prepare",
-          "transfer")
+          "transfer", "export", "explain")
 
 
 def stages_run(output):
@@ -85,6 +87,55 @@ def test_repro_runs_every_stage_and_leaves_consistent_results(smoke_run):
         transfer["images_300"]["fine_tuned"] - transfer["images_300"]["from_scratch"], abs=1e-6)
     assert read_json(repo, "data/transfer/prepared/dataset.json")["name"] == "fashion_mnist"
 
+    exported = read_json(repo, "metrics/export.json")
+    for name, file in (("tflite_float32", "float32.tflite"), ("tflite_int8", "int8.tflite")):
+        assert exported[name]["size_bytes"] == Path(repo, "models/export", file).stat().st_size
+    assert exported["int8_size_reduction"] > 3.5
+    # The same network in TensorFlow, in Keras and as a float32 .tflite: the same predictions, up to rounding.
+    for name in ("saved_model", "tflite_float32"):
+        assert abs(exported[name]["test_accuracy"] - results["tuned"]["test_accuracy"]) <= 0.0002
+    assert abs(exported["int8_minus_float32_points"]) < 1
+    latency = read_json(repo, "metrics/timing/export.json")["latency_ms"]
+    assert all(0 < latency[name]["p50"] <= latency[name]["p95"] for name in exported if name in latency)
+    assert Path(repo, "models/serving/saved_model.pb").is_file()
+    for figure in ("filters", "block1_activations", "block2_activations"):
+        assert Path(repo, f"metrics/feature_maps/{figure}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+VARIANTS = {
+    "png": lambda digit: Image.fromarray(digit),
+    "upscaled 4x": lambda digit: Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC),
+    "inverted": lambda digit: Image.fromarray(255 - digit),
+    "rgb": lambda digit: Image.fromarray(np.stack([digit] * 3, axis=-1)),
+}
+
+
+@pytest.mark.parametrize("model", ["models/tuned", "models/export/int8.tflite"])
+def test_predict_on_test_digits_written_as_image_files_matches_the_model_s_test_accuracy(smoke_run, model, tmp_path,
+                                                                                          raw_mnist_dir):
+    """300 test digits in each of 4 forms, through the predict command: accuracy within 0.5 points of what the
+    same model scores on the same digits as arrays (the evaluate stage's per-image results, or export's runtime)."""
+    repo, _, _ = smoke_run
+    images, labels = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
+    images, labels = images[:300, ..., 0], labels[:300]
+    files = []
+    for name, write in VARIANTS.items():
+        for i, digit in enumerate(images):
+            files.append(tmp_path / f"{name.replace(' ', '-')}-{i}.png")
+            write(digit).save(files[-1])
+    result = subprocess.run([sys.executable, "stages/predict.py", "--json", "--model", model, *map(str, files)],
+                            cwd=repo, capture_output=True, text=True, check=True)
+    predicted = np.array([int(row["label"]) for row in json.loads(result.stdout)]).reshape(len(VARIANTS), -1)
+    if model == "models/tuned":
+        with open(Path(repo, "metrics/confusion/tuned.csv"), newline="") as f:
+            reference = np.array([int(row["predicted"]) for row, _ in zip(csv.DictReader(f), range(300))])
+    else:
+        reference = runners.open_runner(Path(repo, model), threads=2).predict(images[..., None] / np.float32(255))
+        reference = reference.argmax(axis=1)
+    expected = np.mean(reference == labels)
+    for name, row in zip(VARIANTS, predicted):
+        assert abs(np.mean(row == labels) - expected) <= 0.005, name
+
 
 def test_fashion_mnist_runs_end_to_end_names_its_classes_and_reruns_to_the_same_bytes(tmp_path, local_data):
     """The smoke pipeline on Fashion-MNIST (transferring to MNIST), then the reproduction check: a forced rerun of
@@ -122,13 +173,14 @@ def test_metrics_show_and_plots_show_cover_every_output(smoke_run, tmp_path):
     shown = json.loads(smoke.dvc(repo, "metrics", "show", "--json").stdout)
     files = shown[""]["data"]
     for path in ("metrics/data.json", "metrics/baseline.json", "metrics/tune.json", "metrics/evaluate.json",
-                 "metrics/transfer.json", "metrics/transfer_data.json",
+                 "metrics/transfer.json", "metrics/transfer_data.json", "metrics/export.json",
+                 "metrics/timing/export.json",
                  "metrics/timing/baseline.json", "metrics/timing/tune.json", "metrics/timing/retrain.json"):
         assert "data" in files[path], f"{path} missing from dvc metrics show"
     smoke.dvc(repo, "plots", "show", "--out", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
     for title in ("Baseline training", "Search trials", "Search progress", "Tuned confusion matrix",
-                  "misclassified.png", "Transfer learning"):
+                  "misclassified.png", "Transfer learning", "filters.png", "block2_activations.png"):
         assert title in page
 
 
@@ -148,12 +200,14 @@ def test_a_prepare_param_reruns_prepare_but_not_download(scratch):
     assert read_json(repo, "metrics/data.json")["val"]["count"] == 12000
 
 
-def test_an_evaluate_or_transfer_param_reruns_only_that_stage(scratch):
+def test_a_param_of_a_stage_after_training_reruns_only_that_stage(scratch):
+    """A param of evaluate, transfer, export or explain reruns that stage and not the training before it. Two at a
+    time: their stages are independent of each other."""
     repo, env = scratch
-    smoke.set_params(repo, {"evaluate": {"misclassified_count": 8}})
-    assert stages_run(smoke.dvc(repo, "repro", env=env).stdout) == ["evaluate"]
-    smoke.set_params(repo, {"transfer": {"frozen_epochs": 0}})
-    assert stages_run(smoke.dvc(repo, "repro", env=env).stdout) == ["transfer"]
+    smoke.set_params(repo, {"evaluate": {"misclassified_count": 8}, "export": {"latency_runs": 10}})
+    assert stages_run(smoke.dvc(repo, "repro", env=env).stdout) == ["evaluate", "export"]
+    smoke.set_params(repo, {"transfer": {"frozen_epochs": 0}, "explain": {"channels_shown": 2}})
+    assert stages_run(smoke.dvc(repo, "repro", env=env).stdout) == ["transfer", "explain"]
 
 
 def trial_finished(repo, trial):

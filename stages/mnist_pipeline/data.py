@@ -8,7 +8,6 @@ import numpy as np
 
 from . import artifacts
 
-SPLITS = ("train", "val", "test")
 DESCRIPTION_FILE = "dataset.json"
 
 

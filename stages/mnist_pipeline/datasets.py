@@ -13,9 +13,6 @@ from . import idx
 from .errors import PipelineError
 from .sources import Pinned
 
-SPLITS_IN_RAW = ("train", "test")
-
-
 class RawFormatError(PipelineError, ValueError):
     """Raw files that do not hold what the dataset's description says."""
 
@@ -28,6 +25,9 @@ class Dataset(NamedTuple):
     files: dict  # raw file name -> Pinned: what download delivers and prepare reads
     gzipped_on_mirrors: bool  # mirrors serve <file>.gz, unpacked on arrival; otherwise <file> as it is
     format: str  # "idx" or "cifar": which reader below
+    # predict: the side of the square box the object of a photo is scaled into, inside the image, as the dataset's
+    # own images were made (MNIST: digits in 20x20 of 28x28). None: photos cannot be prepared like its images.
+    photo_box: int | None
 
     def read_split(self, raw_dir, split):
         """uint8 images (N, height, width, channels) and labels (N,) of the raw `split` ("train" or "test")."""
@@ -102,7 +102,7 @@ DATASETS = {dataset.name: dataset for dataset in (
             Pinned("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008),
             Pinned("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
             Pinned("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008)),
-        gzipped_on_mirrors=True, format="idx"),
+        gzipped_on_mirrors=True, format="idx", photo_box=20),
     Dataset(
         name="fashion_mnist", title="Fashion-MNIST", image_shape=(28, 28, 1),
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -112,11 +112,11 @@ DATASETS = {dataset.name: dataset for dataset in (
             Pinned("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008),
             Pinned("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016),
             Pinned("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008)),
-        gzipped_on_mirrors=True, format="idx"),
+        gzipped_on_mirrors=True, format="idx", photo_box=28),
     Dataset(
         name="cifar10", title="CIFAR-10", image_shape=(32, 32, 3),
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         # The official binary archive, kept as it is (the pin is of the archive; prepare reads it directly).
         files={CIFAR_ARCHIVE: Pinned("c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171)},
-        gzipped_on_mirrors=False, format="cifar"),
+        gzipped_on_mirrors=False, format="cifar", photo_box=None),
 )}

@@ -328,6 +328,14 @@ SCHEMA = Section({
         "batch_size": BATCH_SIZE,
         "seed": SEED,
     }, also=_frozen_within_epochs),
+    "export": Section({
+        "representative_images": Int(min=1, max=100000),
+        "latency_runs": Int(min=1, max=100000),
+        "seed": SEED,
+    }),
+    "explain": Section({
+        "channels_shown": Int(min=1, max=64),
+    }),
 }, also=_sections_fit_together)
 
 

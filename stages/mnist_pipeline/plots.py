@@ -26,16 +26,20 @@ def training_curves(histories: dict):
     return figure
 
 
+def _show_image(axes, image):
+    if image.shape[-1] == 1:
+        axes.imshow(image.squeeze(-1), cmap="gray_r", vmin=0, vmax=1)
+    else:
+        axes.imshow(image)
+
+
 def image_grid(images, titles, title_colors, suptitle, columns=8):
     rows = max(1, int(np.ceil(len(images) / columns)))
     figure, axes_grid = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.55), squeeze=False)
     for axes in axes_grid.flat:
         axes.axis("off")
     for axes, image, title, color in zip(axes_grid.flat, images, titles, title_colors):
-        if image.shape[-1] == 1:
-            axes.imshow(image.squeeze(-1), cmap="gray_r", vmin=0, vmax=1)
-        else:
-            axes.imshow(image)
+        _show_image(axes, image)
         axes.set_title(title, fontsize=7, color=color)
     figure.suptitle(suptitle)
     figure.tight_layout()
@@ -65,5 +69,49 @@ def accuracy_comparison(accuracies: dict):
     axes.set_ylim(min(values) - 1, 100)
     axes.set_ylabel("test accuracy (%)")
     axes.set_title("Test accuracy")
+    figure.tight_layout()
+    return figure
+
+
+def filters(kernel, model_name, columns=8):
+    """One square per filter of a first convolution, kernel (height, width, input channels, filters). Each is
+    scaled on its own: blue negative, red positive weights for one input channel; colour for three."""
+    count = kernel.shape[-1]
+    rows = int(np.ceil(count / columns))
+    figure, axes_grid = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.25), squeeze=False)
+    for axes in axes_grid.flat:
+        axes.axis("off")
+    for index, axes in zip(range(count), axes_grid.flat):
+        weights = kernel[..., index]
+        if weights.shape[-1] == 1:
+            limit = np.abs(weights).max() or 1.0
+            axes.imshow(weights.squeeze(-1), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        else:
+            low, high = weights.min(), weights.max()
+            axes.imshow((weights - low) / ((high - low) or 1.0))
+        axes.set_title(f"filter {index}", fontsize=7)
+    figure.suptitle(f"{model_name}: first-layer filters ({kernel.shape[0]}x{kernel.shape[1]})")
+    figure.tight_layout()
+    return figure
+
+
+def activations(images, labels, maps, channels, class_names, title):
+    """One row per image: the image, then the activation map of each channel in `channels`, each map scaled to its
+    own maximum over the rows (so rows compare, channels need not)."""
+    columns = 1 + len(channels)
+    figure, axes_grid = plt.subplots(len(images), columns, figsize=(columns * 1.05, len(images) * 1.1),
+                                     squeeze=False)
+    for axes in axes_grid.flat:
+        axes.set_xticks([])
+        axes.set_yticks([])
+    for row, (image, label) in enumerate(zip(images, labels)):
+        _show_image(axes_grid[row, 0], image)
+        axes_grid[row, 0].set_ylabel(class_names[label], fontsize=8, rotation=0, ha="right", va="center")
+        for column, channel in enumerate(channels, start=1):
+            axes_grid[row, column].imshow(maps[row, ..., channel], cmap="viridis", vmin=0,
+                                          vmax=maps[..., channel].max() or 1.0)
+            if row == 0:
+                axes_grid[row, column].set_title(f"ch {channel}", fontsize=7)
+    figure.suptitle(title)
     figure.tight_layout()
     return figure

@@ -1,0 +1,60 @@
+"""export: write the tuned model as a TensorFlow SavedModel (for serving) and as TFLite models in float32 and int8
+(for devices), then run the whole test set through each format's own runtime: size, accuracy and single-image
+latency per format. The SavedModel's bytes differ on every export, so it stays out of dvc.lock (see README)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline import artifacts, cli, data, params, runtime
+
+TFLITE_FILES = {"tflite_float32": "float32.tflite", "tflite_int8": "int8.tflite"}
+
+
+def main():
+    args = cli.parse_paths(__doc__, "model", "data", "saved-model", "out", "metrics", "timing")
+    all_params = params.load()
+    settings, threads = all_params["export"], all_params["runtime"]["threads"]
+    runtime.configure(settings["seed"], **all_params["runtime"])
+    from mnist_pipeline import export, runners
+
+    clock = cli.Stopwatch()
+    keras_runner = runners.KerasRunner(args.model, expected=data.load_description(args.data))
+    export.write_saved_model(keras_runner.model, args.saved_model)
+    x_train, _ = data.take_subset(*data.load_prepared(args.data, "train"), settings["representative_images"],
+                                  settings["seed"])
+    artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_float32"]), export.tflite_float32(args.saved_model))
+    artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_int8"]), export.tflite_int8(args.saved_model, x_train))
+    data.save_description(args.out, keras_runner.description)  # predict names the classes of a .tflite from it
+    clock.mark("export_seconds")
+
+    x_test, y_test = data.load_prepared(args.data, "test")
+    formats = {"keras": (keras_runner, args.model), "saved_model": (runners.SavedModelRunner(args.saved_model), None),
+               **{name: (runners.LiteRTRunner(Path(args.out, file), threads), Path(args.out, file))
+                  for name, file in TFLITE_FILES.items()}}
+    metrics, latency, predicted = {}, {}, {}
+    for name, (runner, path) in formats.items():
+        probabilities = runner.predict(x_test)
+        predicted[name] = probabilities.argmax(axis=1)
+        # Bytes on disk; the SavedModel's vary by a few from one export to the next, so its size is a timing-file
+        # reading like the latencies.
+        metrics[name] = {"test_accuracy": round(float(np.mean(predicted[name] == y_test)), 6),
+                         **({"size_bytes": export.size_bytes(path)} if path else {})}
+        p50, p95 = runners.latency_ms(runner, x_test, settings["latency_runs"])
+        latency[name] = {"p50": p50, "p95": p95}
+        print(f"{name}: test accuracy {metrics[name]['test_accuracy']:.4f}, "
+              f"one image p50 {p50:.3f} ms, p95 {p95:.3f} ms")
+    float32, int8 = metrics["tflite_float32"], metrics["tflite_int8"]
+    metrics["int8_minus_float32_points"] = round(100 * (int8["test_accuracy"] - float32["test_accuracy"]), 4)
+    metrics["int8_size_reduction"] = round(float32["size_bytes"] / int8["size_bytes"], 3)
+    agree = np.mean(predicted["tflite_int8"] == predicted["tflite_float32"])
+    metrics["int8_agrees_with_float32"] = round(float(agree), 6)
+    artifacts.write_json(args.metrics, metrics)
+    clock.mark("export_and_measure_seconds")
+    clock.write(args.timing, latency_ms=latency, saved_model_size_bytes=export.size_bytes(args.saved_model))
+    print(f"int8: {metrics['int8_size_reduction']}x smaller than float32, "
+          f"{metrics['int8_minus_float32_points']:+.2f} accuracy points")
+
+
+if __name__ == "__main__":
+    cli.run(main)

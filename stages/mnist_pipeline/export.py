@@ -1,0 +1,60 @@
+"""Exporting a trained model for serving and for devices: a TensorFlow SavedModel, and TFLite models in float32
+and in full-integer int8 (weights and activations, input and output), quantized after training with a
+representative set of training images for calibration."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import PipelineError
+
+
+class ExportError(PipelineError):
+    pass
+
+
+def write_saved_model(model, directory):
+    """model.export into a fresh directory beside `directory`, then swapped in. An existing `directory` is replaced
+    only if it is a SavedModel (one this stage wrote before); anything else there is refused and left alone."""
+    directory = Path(directory)
+    if directory.exists() and not Path(directory, "saved_model.pb").is_file():
+        raise ExportError(f"{directory} exists and is not a SavedModel; move it away, export will not replace it")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
+    try:
+        model.export(str(fresh / "model"), format="tf_saved_model", verbose=False)
+        old = fresh / "old"
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(fresh / "model", directory)
+    finally:
+        shutil.rmtree(fresh)
+
+
+def tflite_float32(saved_model_dir) -> bytes:
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir)).convert()
+
+
+def tflite_int8(saved_model_dir, representative_images) -> bytes:
+    """Every tensor int8, the model's input and output included, as integer-only accelerators need. The converter
+    sets each activation's range from what the representative images produce."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[None]] for image in representative_images)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def size_bytes(path) -> int:
+    """A file's size, or the total of the files under a directory."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -1,0 +1,96 @@
+"""Export: a SavedModel and TFLite float32 / int8 models of a CNN trained on real digits, each run in its own runtime
+(TensorFlow, LiteRT) and compared with the Keras model they came from."""
+
+import numpy as np
+import pytest
+
+from mnist_pipeline import data, datasets, model_files, runtime
+
+runtime.configure(seed=1, threads=2, deterministic=True)
+from mnist_pipeline import export, feature_maps, models, runners, training  # noqa: E402
+
+HP = {"batch_norm": True, "conv1_filters": 8, "conv1_kernel": 3, "conv2_filters": 16, "conv2_kernel": 3,
+      "extra_conv": False, "conv3_filters": 8, "conv3_kernel": 3, "dense_units": 64, "dropout": 0.1,
+      "learning_rate": 0.002}
+
+
+@pytest.fixture(scope="module")
+def exported(raw_mnist_dir, tmp_path_factory):
+    """A small CNN trained for one epoch on 6 000 real digits, saved, then exported as export.py does."""
+    mnist = datasets.DATASETS["mnist"]
+    x, y = mnist.read_split(raw_mnist_dir, "train")
+    x_test, y_test = mnist.read_split(raw_mnist_dir, "test")
+    x, x_test = data.normalize(x[:6000]), data.normalize(x_test[:2000])
+    model = models.build_cnn_from_description(HP, data.describe(mnist))
+    training.fit(model, x, y[:6000], batch_size=64, epochs=1, verbose=0)
+    root = tmp_path_factory.mktemp("export")
+    model_files.save(root / "tuned", model, data.describe(mnist))
+    export.write_saved_model(model, root / "serving")
+    (root / "float32.tflite").write_bytes(export.tflite_float32(root / "serving"))
+    (root / "int8.tflite").write_bytes(export.tflite_int8(root / "serving", x[:200]))
+    return root, x_test, y_test[:2000], x[:200]
+
+
+def test_every_format_gives_the_keras_model_s_predictions_in_its_own_runtime(exported):
+    root, x_test, y_test, _ = exported
+    keras_probabilities = runners.open_runner(root / "tuned", threads=2).predict(x_test)
+    assert np.mean(keras_probabilities.argmax(1) == y_test) > 0.9
+    for path in (root / "serving", root / "float32.tflite"):
+        runner = runners.open_runner(path, threads=2)
+        np.testing.assert_allclose(runner.predict(x_test, batch_size=500), keras_probabilities, atol=1e-5)
+        np.testing.assert_allclose(runner.predict_one(x_test[3]), keras_probabilities[3], atol=1e-5)
+    int8 = runners.open_runner(root / "int8.tflite", threads=2)
+    assert isinstance(int8, runners.LiteRTRunner) and int8.input["dtype"] == np.int8
+    agree = np.mean(int8.predict(x_test).argmax(1) == keras_probabilities.argmax(1))
+    assert agree > 0.98
+
+
+def test_int8_is_about_four_times_smaller_and_conversion_is_byte_stable(exported):
+    root, _, _, representative = exported
+    float32, int8 = (root / "float32.tflite").read_bytes(), (root / "int8.tflite").read_bytes()
+    assert len(float32) / len(int8) > 3.5
+    assert export.tflite_float32(root / "serving") == float32
+    assert export.tflite_int8(root / "serving", representative) == int8
+
+
+def test_latency_is_measured_per_single_image(exported):
+    root, x_test, _, _ = exported
+    p50, p95 = runners.latency_ms(runners.open_runner(root / "float32.tflite", threads=2), x_test, runs=50)
+    assert 0 < p50 <= p95
+
+
+def test_a_saved_model_is_replaced_but_anything_else_is_left_alone(exported, tmp_path):
+    root, _, _, _ = exported
+    model, _ = model_files.load(root / "tuned")
+    export.write_saved_model(model, tmp_path / "serving")
+    export.write_saved_model(model, tmp_path / "serving")
+    assert (tmp_path / "serving" / "saved_model.pb").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["serving"]  # no temporary directory left behind
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(export.ExportError, match="exists and is not a SavedModel"):
+        export.write_saved_model(model, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_a_path_that_is_no_model_is_one_clear_error(tmp_path):
+    with pytest.raises(runners.RunnerError, match="not a model"):
+        runners.open_runner(tmp_path, threads=2)
+    (tmp_path / "fake.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(runners.RunnerError, match="not a LiteRT model"):
+        runners.open_runner(tmp_path / "fake.tflite", threads=2)
+
+
+def test_feature_maps_come_from_the_end_of_each_convolutional_block(exported):
+    root, x_test, y_test, _ = exported
+    model, _ = model_files.load(root / "tuned")
+    assert [layer.__class__.__name__ for layer in feature_maps.block_outputs(model)] == ["Activation"] * 2
+    shown = feature_maps.one_per_class(y_test, 10)
+    assert [int(y_test[i]) for i in shown] == list(range(10))
+    maps = list(feature_maps.activations(model, x_test[shown]).values())
+    assert [m.shape for m in maps] == [(10, 28, 28, 8), (10, 14, 14, 16)]
+    channels = feature_maps.most_active(maps[0], 3)
+    assert list(channels) == list(np.argsort(-maps[0].mean(axis=(0, 1, 2)))[:3])
+    assert feature_maps.first_filters(model).shape == (3, 3, 1, 8)
+    baseline = models.build_baseline_model([4, 8], 3, 16, 0.0, 0.001, image_shape=(28, 28, 1), num_classes=10)
+    assert [layer.__class__.__name__ for layer in feature_maps.block_outputs(baseline)] == ["Conv2D"] * 2
