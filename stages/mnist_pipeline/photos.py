@@ -5,7 +5,7 @@ aspect ratio and placed in 28x28 with its centre of mass at the centre (Fashion-
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import PipelineError
 
@@ -18,7 +18,8 @@ class PhotoError(PipelineError):
 
 
 def read_grey(path, max_pixels=MAX_PIXELS) -> np.ndarray:
-    """The image at `path` as float32 grey levels 0-255 (height, width). Transparent pixels count as white paper."""
+    """The image at `path` as float32 grey levels 0-255 (height, width), upright as its EXIF orientation says.
+    Transparent pixels count as white paper."""
     path = Path(path)
     if path.is_dir():
         raise PhotoError(f"{path}: is a directory, not an image file")
@@ -30,6 +31,7 @@ def read_grey(path, max_pixels=MAX_PIXELS) -> np.ndarray:
                 raise PhotoError(f"{path}: {image.width}x{image.height} pixels is more than the limit of "
                                  f"{max_pixels}")
             image.load()
+            image = ImageOps.exif_transpose(image)  # a phone photo's pixels are stored sideways, with a tag saying so
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 paper = Image.new("RGBA", image.size, "white")
                 image = Image.alpha_composite(paper, image.convert("RGBA"))
