@@ -1,7 +1,7 @@
 """prepare: read the raw files of params `data.dataset` (or, with --transfer-target, of its transfer target), scale
 the images to float32 in [0, 1] with shape (N, height, width, channels), carve a stratified validation split out of
 the training set, and write the dataset's description (image shape, class names) beside the arrays. The test set is
-only ever read by evaluate and transfer."""
+only ever read after training: by evaluate, transfer, export and explain."""
 
 from pathlib import Path
 
