@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-requirements
 # DVC runs each stage's `python ...` through the shell: put the environment's interpreter first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup repro test smoke-check lock
+.PHONY: setup repro test smoke-check check-lock lock
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ test: setup
 # The pull-request check, locally: the smoke pipeline twice in a scratch copy, with identical dvc.lock both times.
 smoke-check: setup
 	python tests/smoke.py check
+
+# Is the committed dvc.lock true to the code, params and commands? (Missing data is fine; a stale record is not.)
+check-lock: setup
+	python tests/check_lock.py
 
 # Re-pin requirements.txt after editing requirements.in (the direct dependencies).
 lock: setup
