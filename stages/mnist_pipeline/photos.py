@@ -1,6 +1,6 @@
 """Image files (PNG, JPEG, any size, grey or colour) turned into the kind of image a model was trained on, the way
 MNIST's digits were made: greyscale, light ink on black, the ink cropped, scaled into a 20x20 box keeping its
-aspect ratio and placed in 28x28 with its centre of mass at the centre (Fashion-MNIST: a 28x28 box)."""
+aspect ratio and placed in 28x28 with its centre of mass at pixel (14, 14) (Fashion-MNIST: a 28x28 box)."""
 
 from pathlib import Path
 
