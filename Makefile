@@ -1,13 +1,13 @@
-# Two entry points, both safe to rerun: `make repro` (the pipeline) and `make test` (the test suite).
-# Each first makes .venv from the pinned requirements.txt, reinstalling only when that file changes.
+# Two entry points, both safe to rerun: `make repro` (the pipeline) and `make test` (the test suite); `make push`
+# shares what repro made. Each first makes .venv from the pinned requirements.txt, reinstalling only when that changes.
 
 VENV := .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-requirements
 # DVC runs each stage's `python ...` through the shell: put the environment's interpreter first on PATH.
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup repro test smoke-check check-lock lock
+.PHONY: setup repro push test smoke-check check-lock lock
 
 setup: $(STAMP)
 
@@ -16,8 +16,14 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	cp requirements.txt $@
 
+# What the DVC remote holds for this commit is fetched, the rest computed (stages/pull.py says which, in one line);
+# with no remote reachable, everything is computed here.
 repro: setup
-	dvc repro
+	if python stages/pull.py; then dvc repro --pull; else dvc repro; fi
+
+# Store this checkout's outputs, and the run-cache (which run of which inputs made them), in the default remote.
+push: setup
+	dvc push --run-cache
 
 test: setup
 	python -m pytest
