@@ -7,6 +7,8 @@ import pytest
 
 from mnist_pipeline import datasets, sources
 
+import smoke
+
 MNIST = datasets.DATASETS["mnist"].files
 FASHION_MNIST = datasets.DATASETS["fashion_mnist"].files
 
@@ -61,3 +63,30 @@ def small_disk(tmp_path):
     yield mount
     for disk in mounted:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.fixture(scope="session")
+def local_data(raw_mnist_dir, raw_fashion_dir):
+    """The environment that points download at the real files the fixtures fetched once."""
+    return {sources.local_dir_variable("mnist"): str(raw_mnist_dir),
+            sources.local_dir_variable("fashion_mnist"): str(raw_fashion_dir)}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, local_data):
+    """The smoke pipeline run once with `dvc repro` and its results committed on main."""
+    repo = smoke.make_scratch_repo(tmp_path_factory.mktemp("smoke") / "repo")
+    env = local_data
+    output = smoke.dvc(repo, "repro", env=env).stdout
+    smoke.git(repo, "add", "--all")
+    smoke.git(repo, "commit", "--quiet", "-m", "smoke results")
+    return repo, output, env
+
+
+@pytest.fixture
+def scratch(smoke_run, tmp_path):
+    """A private copy of the finished smoke repository (DVC cache included) that a test may change."""
+    repo, _, env = smoke_run
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    return copy, env

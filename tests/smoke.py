@@ -27,6 +27,13 @@ def tuner_workspace() -> str:
 
 
 TUNER_WORKSPACE = tuner_workspace()
+STAGES = ("download", "prepare", "baseline", "tune", "retrain", "evaluate", "transfer_download", "transfer_prepare",
+          "transfer", "export", "explain")
+
+
+def stages_run(output):
+    """The stages `dvc repro` output says it ran, in pipeline order."""
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
 def environment(extra=None):

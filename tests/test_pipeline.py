@@ -14,48 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_pipeline import datasets, runners, sources
+from mnist_pipeline import datasets, runners
 
 import smoke
+from smoke import STAGES, stages_run
 
 pytestmark = pytest.mark.pipeline
-STAGES = ("download", "prepare", "baseline", "tune", "retrain", "evaluate", "transfer_download", "transfer_prepare",
-          "transfer", "export", "explain")
-
-
-def stages_run(output):
-    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
-
-
 def read_json(repo, path):
     return json.loads(Path(repo, path).read_text())
-
-
-@pytest.fixture(scope="module")
-def local_data(raw_mnist_dir, raw_fashion_dir):
-    """The environment that points download at the real files the fixtures fetched once."""
-    return {sources.local_dir_variable("mnist"): str(raw_mnist_dir),
-            sources.local_dir_variable("fashion_mnist"): str(raw_fashion_dir)}
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, local_data):
-    """The smoke pipeline run once with `dvc repro` and its results committed on main."""
-    repo = smoke.make_scratch_repo(tmp_path_factory.mktemp("smoke") / "repo")
-    env = local_data
-    output = smoke.dvc(repo, "repro", env=env).stdout
-    smoke.git(repo, "add", "--all")
-    smoke.git(repo, "commit", "--quiet", "-m", "smoke results")
-    return repo, output, env
-
-
-@pytest.fixture
-def scratch(smoke_run, tmp_path):
-    """A private copy of the finished smoke repository (DVC cache included) that a test may change."""
-    repo, _, env = smoke_run
-    copy = tmp_path / "repo"
-    shutil.copytree(repo, copy, symlinks=True)
-    return copy, env
 
 
 def test_repro_runs_every_stage_and_leaves_consistent_results(smoke_run):

@@ -1,0 +1,198 @@
+"""The team workflow against a real DVC remote: OpenSSH's sshd on 127.0.0.1 (random port, keys made here), serving
+the smoke run's outputs through DVC's SSH remote. `make push`, `make repro` and `dvc pull` are the commands tested."""
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import smoke
+from smoke import stages_run
+
+pytestmark = pytest.mark.pipeline
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+class SSHServer:
+    """sshd with a host key and one client key of its own, accepting only that key, with SFTP (which DVC uses)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.store = root / "store"
+        self.keyfile = root / "client_key"
+        self.process = None
+        self.port = None
+
+    def start(self):
+        if not os.access(SSHD, os.X_OK):
+            pytest.skip("needs OpenSSH's sshd (Debian package openssh-server)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            os.makedirs("/run/sshd", exist_ok=True)  # sshd run as root insists on its privilege-separation directory
+        for key in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.root / key], check=True)
+        shutil.copy(self.root / "client_key.pub", self.root / "authorized_keys")
+        self.store.mkdir()
+        for _ in range(5):  # a free port can be taken between finding and binding it
+            if self._listening(self._free_port()):
+                return self
+        raise AssertionError(f"sshd did not start:\n{(self.root / 'sshd.log').read_text()}")
+
+    @staticmethod
+    def _free_port() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    def _listening(self, port) -> bool:
+        config = self.root / "sshd_config"
+        config.write_text(f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {self.root / 'host_key'}\n"
+                          f"AuthorizedKeysFile {self.root / 'authorized_keys'}\nPidFile {self.root / 'sshd.pid'}\n"
+                          "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                          "PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
+                          "Subsystem sftp internal-sftp\n")
+        log = self.root / "sshd.log"
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", config], stderr=log.open("w"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if "Server listening" in log.read_text():
+                self.port = port
+                return True
+            time.sleep(0.05)
+        self.stop()
+        return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{getpass.getuser()}@127.0.0.1:{self.port}{self.store}"
+
+    def make_default_remote(self, repo):
+        """Commit this server as the project's default remote (as a team would), and the key as this clone's own."""
+        smoke.dvc(repo, "remote", "modify", "storage", "url", self.url)
+        smoke.git(repo, "commit", "--quiet", "-m", "remote: the test's sshd", ".dvc/config")
+        self.use_key(repo)
+
+    def use_key(self, repo):
+        smoke.dvc(repo, "remote", "modify", "--local", "storage", "keyfile", str(self.keyfile))
+
+
+def make(repo, target, env=None, check=True):
+    """The Makefile's own recipe, with this interpreter's environment as the venv (it is not reinstalled)."""
+    venv = Path(sys.prefix)
+    return smoke.run(repo, "make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed-requirements",
+                     target, env=env, check=check)
+
+
+def copy_of(repo, dest) -> Path:
+    shutil.copytree(repo, dest, symlinks=True)
+    return dest
+
+
+def clone(repo, dest, server) -> Path:
+    smoke.run(dest.parent, "git", "clone", "--quiet", str(repo), str(dest))
+    server.use_key(dest)
+    return dest
+
+
+def files_under(root) -> dict:
+    """{relative path: (size, mtime_ns)} for every file under `root`."""
+    return {str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in Path(root).rglob("*") if path.is_file()}
+
+
+def model_bytes(repo) -> dict:
+    """{path: bytes} of every file of the model outputs dvc.lock records (models/search, the tuner's workspace, and
+    models/serving, the SavedModel, are not outputs)."""
+    lock = yaml.safe_load(Path(repo, "dvc.lock").read_text())
+    outputs = [Path(repo, out["path"]) for stage in lock["stages"].values() for out in stage["outs"]
+               if out["path"].startswith("models/")]
+    files = [path for output in outputs for path in ([output] if output.is_file() else output.rglob("*"))]
+    return {str(path.relative_to(repo)): path.read_bytes() for path in files if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    server = SSHServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def pushed(smoke_run, sshd, tmp_path_factory):
+    """A copy of the smoke repository with the test's sshd as its committed default remote, after `make push`."""
+    repo, _, env = smoke_run
+    copy = copy_of(repo, tmp_path_factory.mktemp("pushed") / "repo")
+    sshd.make_default_remote(copy)
+    return copy, make(copy, "push").stdout, env
+
+
+def test_make_push_stores_every_output_and_the_run_cache(pushed, sshd):
+    repo, output, _ = pushed
+    assert "files pushed" in output
+    assert smoke.dvc(repo, "status", "--cloud", "--json").stdout.strip() == "{}"
+    assert any((sshd.store / "runs").rglob("*")), "no run-cache entry was pushed"
+
+
+def test_a_fresh_clone_pulls_what_the_remote_holds_and_reruns_nothing(pushed, sshd, tmp_path):
+    repo, _, env = pushed
+    fresh = clone(repo, tmp_path / "fresh", sshd)
+    assert not (fresh / "models" / "tuned").exists()
+
+    output = make(fresh, "repro", env=env).stdout
+    [line] = [line for line in output.splitlines() if line.startswith("pull:")]
+    assert f"from remote 'storage' ({sshd.url})" in line and "; 0 not stored there" in line
+    assert stages_run(output) == []
+    assert smoke.dvc(fresh, "status", "--json").stdout.strip() == "{}"
+    assert model_bytes(fresh) == model_bytes(repo)
+
+
+def test_an_older_commit_gets_its_own_model_back_from_the_remote(pushed, sshd, tmp_path):
+    repo, _, env = pushed
+    work = copy_of(repo, tmp_path / "work")
+    old = model_bytes(work)
+    smoke.set_params(work, {"baseline": {"dense_units": 32}})
+    assert stages_run(smoke.dvc(work, "repro", env=env).stdout) == ["baseline", "evaluate"]
+    smoke.git(work, "commit", "--quiet", "-am", "smaller dense layer")
+    make(work, "push")
+    new = model_bytes(work)
+    assert new != old
+
+    fresh = clone(work, tmp_path / "fresh", sshd)
+    make(fresh, "repro", env=env)
+    assert model_bytes(fresh) == new
+    smoke.git(fresh, "checkout", "--quiet", "HEAD~1")
+    smoke.dvc(fresh, "pull")
+    assert model_bytes(fresh) == old
+    assert smoke.dvc(fresh, "status", "--json").stdout.strip() == "{}"
+
+
+def test_with_the_server_stopped_repro_computes_here_push_fails_and_the_cache_is_untouched(pushed, tmp_path):
+    repo, _, env = pushed
+    work = copy_of(repo, tmp_path / "work")
+    server = SSHServer(tmp_path / "server").start()
+    server.make_default_remote(work)
+    server.stop()
+    cache = files_under(work / ".dvc" / "cache")
+
+    output = make(work, "repro", env=env).stdout
+    [line] = [line for line in output.splitlines() if line.startswith("pull:")]
+    assert f"remote 'storage' ({server.url}) cannot be used" in line and "computing everything here" in line
+    assert "Connect call failed" in line
+    assert stages_run(output) == [] and "Data and pipelines are up to date" in output
+
+    pushing = make(work, "push", check=False)
+    assert pushing.returncode != 0
+    assert "ERROR" in pushing.stderr and "Connect call failed" in pushing.stderr
+    assert files_under(work / ".dvc" / "cache") == cache
