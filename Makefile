@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-requirements
 # DVC runs each stage's `python ...` through the shell: put the environment's interpreter first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup repro push test smoke-check check-lock lock
+.PHONY: setup repro push test bench smoke-check check-lock lock
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ push: setup
 
 test: setup
 	python -m pytest
+
+# Training throughput of both networks (augmentation off/on, float32/mixed_bfloat16) beside the same-run matmul
+# peaks: tests/benchmark_training.py. Needs data/prepared (make repro or dvc pull).
+bench: setup
+	python tests/benchmark_training.py
 
 # The pull-request check, locally: the smoke pipeline twice in a scratch copy, with identical dvc.lock both times.
 smoke-check: setup

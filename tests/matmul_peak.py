@@ -1,7 +1,8 @@
-"""The yardstick every timing in README stands beside: TensorFlow's fp32 matrix-multiply rate on this machine, with
-the pipeline's thread count. Best of several timed products of two n x n matrices. Usage (repository root):
+"""The yardstick every timing in README stands beside: TensorFlow's fp32 (or bf16) matrix-multiply rate on this
+machine, with the pipeline's thread count. Best of several timed products of two n x n matrices. Usage (repository
+root):
 
-    .venv/bin/python tests/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2]
+    .venv/bin/python tests/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
 """
 
 import argparse
@@ -18,17 +19,19 @@ def main():
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    a = tf.random.stateless_normal((args.size, args.size), seed=(1, 2))
-    b = tf.random.stateless_normal((args.size, args.size), seed=(3, 4))
+    a = tf.cast(tf.random.stateless_normal((args.size, args.size), seed=(1, 2)), args.dtype)
+    b = tf.cast(tf.random.stateless_normal((args.size, args.size), seed=(3, 4)), args.dtype)
     tf.linalg.matmul(a, b).numpy()  # warm-up
     best = min(_timed(tf, a, b) for _ in range(args.repeats))
-    print(f"fp32 matmul {args.size}x{args.size}, {args.threads} threads: {2 * args.size ** 3 / best / 1e9:.0f} GFLOP/s "
-          f"(best of {args.repeats})")
+    name = {"float32": "fp32", "bfloat16": "bf16"}[args.dtype]
+    rate = 2 * args.size ** 3 / best / 1e9
+    print(f"{name} matmul {args.size}x{args.size}, {args.threads} threads: {rate:.0f} GFLOP/s (best of {args.repeats})")
 
 
 def _timed(tf, a, b):

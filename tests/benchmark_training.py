@@ -1,0 +1,123 @@
+"""Training throughput beside this machine's own matrix-multiply peak: for the baseline network (params.yaml) and
+the tuned one (models/best_hyperparameters.json), with the retrain augmentation off and on, in float32 and in
+Keras' mixed_bfloat16 policy, the images per second of `model.fit`, the arithmetic rate that is (3 x the forward
+pass's FLOPs per image: the forward pass and the two products of the backward pass), and that rate as a fraction of
+the same-run float32 and bfloat16 matmul peaks. Each configuration runs in a fresh process, with the pipeline's
+runtime settings (threads, determinism). Needs data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
+
+    .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
+"""
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NETWORKS = ("baseline", "tuned")
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def forward_flops(model) -> int:
+    """2 x the multiply-adds of the convolutions and dense layers for one image (the rest is a rounding error)."""
+    from keras import layers
+
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, height, width, _ = layer.output.shape
+            macs += height * width * math.prod(layer.kernel.shape)
+        elif isinstance(layer, layers.Dense):
+            macs += math.prod(layer.kernel.shape)
+    return 2 * macs
+
+
+def measure(prepared, network, augment, precision, images, repeats):
+    """One configuration, in this process: prints one JSON line."""
+    sys.path.insert(0, str(REPO / "stages"))
+    from mnist_pipeline import artifacts, data, params, runtime
+
+    settings = params.load(REPO / "params.yaml")
+    runtime.configure(1, **settings["runtime"])
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    from mnist_pipeline import models, training
+
+    description = data.load_description(prepared)
+    if network == "baseline":
+        model = models.build_baseline_from_params(settings["baseline"], description)
+        batch_size, learning_rate = settings["baseline"]["batch_size"], settings["baseline"]["learning_rate"]
+    else:
+        hp = artifacts.read_json(REPO / "models" / "best_hyperparameters.json")
+        model = models.build_cnn_from_description(hp, description)
+        batch_size, learning_rate = hp["batch_size"], hp["learning_rate"]
+    retrain = settings["retrain"]
+    steps = training.augmentation(retrain["shift_fraction"], retrain["rotation_degrees"],
+                                  retrain["zoom_fraction"]) if augment else []
+    trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
+    x, y = data.take_subset(*data.load_prepared(prepared, "train"), images, seed=1)
+    trainer.fit(x[:4 * batch_size], y[:4 * batch_size], batch_size=batch_size, epochs=1, verbose=0)  # trace first
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        trainer.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+        seconds.append(time.perf_counter() - start)
+    print(json.dumps({"images_per_second": len(y) / statistics.median(seconds),
+                      "training_flops_per_image": 3 * forward_flops(model)}))
+
+
+def peak(dtype) -> float:
+    out = subprocess.run([sys.executable, str(REPO / "tests" / "matmul_peak.py"), "--dtype", dtype], check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.split(":")[1].split()[0])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prepared", default=str(REPO / "data" / "prepared"))
+    parser.add_argument("--images", type=int, default=20000, help="training images per timed epoch")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (the median counts)")
+    parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure(args.prepared, args.child[0], args.child[1] == "on", args.child[2], args.images, args.repeats)
+        return
+    if not Path(args.prepared, "train.npz").exists():
+        sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
+
+    peaks = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
+    rows = []
+    for network in NETWORKS:
+        for augment in ("off", "on"):
+            for precision in PRECISIONS:
+                out = subprocess.run([sys.executable, __file__, "--prepared", args.prepared, "--images",
+                                      str(args.images), "--repeats", str(args.repeats), "--child", network, augment,
+                                      precision], check=True, capture_output=True, text=True).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                gflops = result["images_per_second"] * result["training_flops_per_image"] / 1e9
+                rows.append((network, augment, precision, result["images_per_second"], gflops))
+    after = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
+
+    print(f"matmul peak (GFLOP/s, 2048², best of 5): float32 {peaks['float32']:.0f} before, {after['float32']:.0f} "
+          f"after; bfloat16 {peaks['bfloat16']:.0f} before, {after['bfloat16']:.0f} after")
+    print("| network | augmentation | precision | images/s | GFLOP/s | of fp32 peak | of bf16 peak |")
+    print("|---|---|---|---|---|---|---|")
+    fp32, bf16 = ((peaks[dtype] + after[dtype]) / 2 for dtype in ("float32", "bfloat16"))
+    for network, augment, precision, rate, gflops in rows:
+        print(f"| {network} | {augment} | {precision} | {rate:.0f} | {gflops:.1f} | {gflops / fp32:.0%} | "
+              f"{gflops / bf16:.0%} |")
+    rates = {(network, augment, precision): rate for network, augment, precision, rate, _ in rows}
+    for network in NETWORKS:
+        for precision in PRECISIONS:
+            share = 1 - rates[network, "on", precision] / rates[network, "off", precision]
+            print(f"augmentation's share of a {network} training step in {precision}: {share:.0%}"
+                  + (" -- over the ~20 % budget" if share > 0.2 else ""))
+
+
+if __name__ == "__main__":
+    main()
