@@ -32,7 +32,8 @@ def present(paths) -> set:
 
 
 def main() -> int:
-    name = dvc("remote", "default").stdout.strip()
+    default = dvc("remote", "default")  # with none set: exit status 1 and "No default remote set" on stdout
+    name = default.stdout.strip() if default.returncode == 0 else ""
     if not name:
         print("pull: no default DVC remote is configured; computing everything here")
         return 1

@@ -196,3 +196,11 @@ def test_with_the_server_stopped_repro_computes_here_push_fails_and_the_cache_is
     assert pushing.returncode != 0
     assert "ERROR" in pushing.stderr and "Connect call failed" in pushing.stderr
     assert files_under(work / ".dvc" / "cache") == cache
+
+
+def test_with_no_default_remote_make_repro_says_so_in_one_line(tmp_path):
+    smoke.git(tmp_path, "init", "--quiet")
+    smoke.dvc(tmp_path, "init", "--quiet")
+    result = smoke.run(tmp_path, sys.executable, str(smoke.REPO / "stages" / "pull.py"), check=False)
+    assert result.returncode == 1
+    assert result.stdout == "pull: no default DVC remote is configured; computing everything here\n"
