@@ -3,9 +3,11 @@ the tuned one (models/best_hyperparameters.json), with the retrain augmentation 
 Keras' mixed_bfloat16 policy, the images per second of `model.fit`, the arithmetic rate that is (3 x the forward
 pass's FLOPs per image: the forward pass and the two products of the backward pass), and that rate as a fraction of
 the same-run float32 and bfloat16 matmul peaks. Each configuration runs in a fresh process, with the pipeline's
-runtime settings (threads, determinism). Needs data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
+runtime settings (threads, determinism). With --layers, instead: each layer's milliseconds per batch on its own, in
+both precisions, to see where bf16 gains and loses. Needs data/prepared (`make repro` or `dvc pull`). Usage:
+`make bench`, or
 
-    .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
+    .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3] [--layers]
 """
 
 import argparse
@@ -36,8 +38,8 @@ def forward_flops(model) -> int:
     return 2 * macs
 
 
-def measure(prepared, network, augment, precision, images, repeats):
-    """One configuration, in this process: prints one JSON line."""
+def build(prepared, network, augment, precision):
+    """(augmentation steps, network, batch size, learning rate) as the stages build them, in `precision`."""
     sys.path.insert(0, str(REPO / "stages"))
     from mnist_pipeline import artifacts, data, params, runtime
 
@@ -59,6 +61,14 @@ def measure(prepared, network, augment, precision, images, repeats):
     retrain = settings["retrain"]
     steps = training.augmentation(retrain["shift_fraction"], retrain["rotation_degrees"],
                                   retrain["zoom_fraction"]) if augment else []
+    return steps, model, batch_size, learning_rate
+
+
+def measure(prepared, network, augment, precision, images, repeats):
+    """One configuration's training throughput, in this process: prints one JSON line."""
+    steps, model, batch_size, learning_rate = build(prepared, network, augment, precision)
+    from mnist_pipeline import data, models, training
+
     trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
     x, y = data.take_subset(*data.load_prepared(prepared, "train"), images, seed=1)
     trainer.fit(x[:4 * batch_size], y[:4 * batch_size], batch_size=batch_size, epochs=1, verbose=0)  # trace first
@@ -71,34 +81,62 @@ def measure(prepared, network, augment, precision, images, repeats):
                       "training_flops_per_image": 3 * forward_flops(model)}))
 
 
+def measure_layers(prepared, network, precision, calls):
+    """Milliseconds per batch of each layer on its own, forward and backward (augmentation: forward only, as nothing
+    before it trains), fed the previous layer's real output: prints one JSON line."""
+    steps, model, batch_size, _ = build(prepared, network, True, precision)
+    import tensorflow as tf
+
+    from mnist_pipeline import data
+
+    tensor = tf.constant(data.load_prepared(prepared, "train")[0][:batch_size])
+    timings = {}
+    for index, layer in enumerate([*steps, *model.layers]):
+        backward = layer not in steps
+
+        @tf.function
+        def call(inputs, layer=layer, backward=backward):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = layer(inputs, training=True)
+                loss = tf.reduce_sum(tf.cast(outputs, tf.float32))
+            if backward:
+                return outputs, tape.gradient(loss, [inputs, *layer.trainable_weights])
+            return outputs, []
+
+        outputs, _ = call(tensor)  # trace
+        seconds = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            _, gradients = call(tensor)
+            [gradient.numpy() for gradient in gradients if gradient is not None]
+            seconds.append(time.perf_counter() - start)
+        timings[f"{index:02d} {layer.__class__.__name__} -> {tuple(outputs.shape[1:])}"] = \
+            1000 * statistics.median(seconds)
+        tensor = outputs
+    print(json.dumps(timings))
+
+
 def peak(dtype) -> float:
     out = subprocess.run([sys.executable, str(REPO / "tests" / "matmul_peak.py"), "--dtype", dtype], check=True,
                          capture_output=True, text=True).stdout
     return float(out.split(":")[1].split()[0])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prepared", default=str(REPO / "data" / "prepared"))
-    parser.add_argument("--images", type=int, default=20000, help="training images per timed epoch")
-    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (the median counts)")
-    parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        measure(args.prepared, args.child[0], args.child[1] == "on", args.child[2], args.images, args.repeats)
-        return
-    if not Path(args.prepared, "train.npz").exists():
-        sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
+def child(args, *spec):
+    """Run one measurement in a fresh process (the dtype policy and threads are per process); its JSON line."""
+    out = subprocess.run([sys.executable, __file__, "--prepared", args.prepared, "--images", str(args.images),
+                          "--repeats", str(args.repeats), *spec], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
+
+def throughput(args):
     peaks = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
     rows = []
     for network in NETWORKS:
         for augment in ("off", "on"):
             for precision in PRECISIONS:
-                out = subprocess.run([sys.executable, __file__, "--prepared", args.prepared, "--images",
-                                      str(args.images), "--repeats", str(args.repeats), "--child", network, augment,
-                                      precision], check=True, capture_output=True, text=True).stdout
-                result = json.loads(out.strip().splitlines()[-1])
+                result = child(args, "--child", network, augment, precision)
                 gflops = result["images_per_second"] * result["training_flops_per_image"] / 1e9
                 rows.append((network, augment, precision, result["images_per_second"], gflops))
     after = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
@@ -117,6 +155,40 @@ def main():
             share = 1 - rates[network, "on", precision] / rates[network, "off", precision]
             print(f"augmentation's share of a {network} training step in {precision}: {share:.0%}"
                   + (" -- over the ~20 % budget" if share > 0.2 else ""))
+
+
+def per_layer(args):
+    for network in NETWORKS:
+        fp32, bf16 = (child(args, "--child-layers", network, precision) for precision in PRECISIONS)
+        print(f"\n{network}: milliseconds per batch, each layer alone (forward + backward; augmentation forward)")
+        print("| layer -> output shape | float32 | mixed_bfloat16 | bf16 / fp32 |")
+        print("|---|---|---|---|")
+        for name in fp32:
+            print(f"| {name} | {fp32[name]:.2f} | {bf16[name]:.2f} | {bf16[name] / fp32[name]:.2f} |")
+        print(f"| all layers | {sum(fp32.values()):.2f} | {sum(bf16.values()):.2f} | "
+              f"{sum(bf16.values()) / sum(fp32.values()):.2f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prepared", default=str(REPO / "data" / "prepared"))
+    parser.add_argument("--images", type=int, default=20000, help="training images per timed epoch")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (the median counts)")
+    parser.add_argument("--layers", action="store_true",
+                        help="instead: each layer's time per batch in float32 and mixed_bfloat16 (with augmentation)")
+    parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-layers", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        measure(args.prepared, args.child[0], args.child[1] == "on", args.child[2], args.images, args.repeats)
+    elif args.child_layers:
+        measure_layers(args.prepared, *args.child_layers, calls=50)
+    elif not Path(args.prepared, "train.npz").exists():
+        sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
+    elif args.layers:
+        per_layer(args)
+    else:
+        throughput(args)
 
 
 if __name__ == "__main__":
