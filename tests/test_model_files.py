@@ -1,5 +1,11 @@
 """Model directories: saved byte-stably, loaded without params.yaml, and nothing executable loaded from them."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -64,3 +70,42 @@ def test_a_model_trained_on_other_data_is_refused_where_data_is_given(tmp_path):
     with pytest.raises(model_files.ModelFileError, match="was trained on MNIST .* not on Fashion-MNIST"):
         model_files.load(tmp_path / "model", expected=fashion)
     assert model_files.load(tmp_path / "model", expected=DESCRIPTION)[1] == DESCRIPTION
+
+
+TRAIN_AND_SAVE = """
+import json, sys
+import numpy as np
+from mnist_pipeline import data, model_files, runtime
+runtime.configure(seed=3, threads=2, deterministic=True, precision=sys.argv[2])
+from mnist_pipeline import models
+description = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
+model = models.build_cnn_from_description(json.loads(sys.argv[3]), description)
+rng = np.random.default_rng(0)
+model.fit(rng.random((256, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 256), batch_size=64, verbose=0)
+model_files.save(sys.argv[1], model, description)
+print(model.layers[0].compute_dtype)
+"""
+
+
+def train_in_a_fresh_process(directory, precision) -> str:
+    """Train a small CNN one epoch with runtime.precision `precision`, save it; the compute dtype it trained in."""
+    stages = Path(model_files.__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, str(directory), precision, json.dumps(HP)],
+                            env={**os.environ, "PYTHONPATH": str(stages)}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split()[-1]
+
+
+def test_mixed_bfloat16_training_repeats_to_the_same_bytes_and_saves_a_float32_model(tmp_path):
+    assert train_in_a_fresh_process(tmp_path / "bf16-a", "mixed_bfloat16") == "bfloat16"
+    assert train_in_a_fresh_process(tmp_path / "bf16-b", "mixed_bfloat16") == "bfloat16"
+    assert train_in_a_fresh_process(tmp_path / "fp32", "float32") == "float32"
+
+    files = (model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE)
+    assert [(tmp_path / "bf16-a" / f).read_bytes() for f in files] == [(tmp_path / "bf16-b" / f).read_bytes()
+                                                                        for f in files]
+    # The same architecture file whichever precision trained it; the weights differ, as the arithmetic did.
+    assert (tmp_path / "bf16-a" / files[0]).read_bytes() == (tmp_path / "fp32" / files[0]).read_bytes()
+    assert (tmp_path / "bf16-a" / files[1]).read_bytes() != (tmp_path / "fp32" / files[1]).read_bytes()
+    loaded, _ = model_files.load(tmp_path / "bf16-a")
+    assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}

@@ -21,7 +21,12 @@ def save(directory, model, description: data.Description):
     copy (no optimizer, no date), the weights an .h5 of the layers only."""
     import keras
 
-    bare = keras.models.clone_model(model)
+    training_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # for the container; _in_float32 sees to the layers
+    try:
+        bare = keras.models.clone_model(model, clone_function=_in_float32)
+    finally:
+        keras.mixed_precision.set_global_policy(training_policy)
     bare.set_weights(model.get_weights())
     architecture = keras.saving.serialize_keras_object(bare)
     architecture.pop("compile_config", None)  # how it was trained is the training params' business
@@ -29,6 +34,12 @@ def save(directory, model, description: data.Description):
     artifacts.write_atomically(Path(directory, WEIGHTS_FILE), lambda temp: bare.save_weights(str(temp)),
                                suffix=".weights.h5")
     data.save_description(directory, description)
+
+
+def _in_float32(layer):
+    # runtime.precision is a way of training (the weights are float32 either way): a saved model computes in
+    # float32 wherever it is loaded, and its files do not depend on how it was trained.
+    return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
 
 def load(directory, expected: data.Description | None = None):

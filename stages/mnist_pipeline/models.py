@@ -14,6 +14,11 @@ def compile_model(model, learning_rate):
     return model
 
 
+def _output_layer(num_classes):
+    # In float32 under any dtype policy: a bf16 softmax rounds small probabilities to 0 and the loss with them.
+    return layers.Dense(num_classes, activation="softmax", dtype="float32")
+
+
 def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learning_rate, *, image_shape, num_classes):
     """The original notebook's network: Conv2D + MaxPooling2D blocks, Flatten, Dense, softmax."""
     model = keras.Sequential([keras.Input(image_shape)], name="baseline")
@@ -24,7 +29,7 @@ def build_baseline_model(conv_filters, kernel_size, dense_units, dropout, learni
     model.add(layers.Dense(dense_units, activation="relu"))
     if dropout > 0:
         model.add(layers.Dropout(dropout))
-    model.add(layers.Dense(num_classes, activation="softmax"))
+    model.add(_output_layer(num_classes))
     return compile_model(model, learning_rate)
 
 
@@ -71,7 +76,7 @@ def build_cnn_model(hp, image_shape=(28, 28, 1), num_classes=10):
         model.add(_batch_norm())
     model.add(layers.Activation("relu"))
     model.add(layers.Dropout(hp.get("dropout")))
-    model.add(layers.Dense(num_classes, activation="softmax"))
+    model.add(_output_layer(num_classes))
     return compile_model(model, hp.get("learning_rate"))
 
 

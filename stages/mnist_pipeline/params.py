@@ -283,6 +283,7 @@ SCHEMA = Section({
     "runtime": Section({
         "threads": Int(min=1, max=256),
         "deterministic": Bool(),
+        "precision": Str(choices=["float32", "mixed_bfloat16"]),
     }),
     "baseline": Section({
         "conv_filters": ListOf(FILTERS),

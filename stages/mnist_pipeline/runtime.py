@@ -4,8 +4,9 @@ import os
 import sys
 
 
-def configure(seed: int, threads: int, deterministic: bool):
-    """Call before any TensorFlow op runs: thread counts cannot change once the runtime has started."""
+def configure(seed: int, threads: int, deterministic: bool, precision: str = "float32"):
+    """Call before any TensorFlow op runs: thread counts cannot change once the runtime has started. `precision` is
+    Keras' dtype policy for the layers built afterwards (mixed_bfloat16: bf16 arithmetic, float32 weights)."""
     import keras
     import tensorflow as tf
 
@@ -14,6 +15,7 @@ def configure(seed: int, threads: int, deterministic: bool):
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(precision)
 
 
 def reexec_with_fixed_hash_seed():
