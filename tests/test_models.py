@@ -99,3 +99,21 @@ def test_fine_tuning_keeps_the_base_frozen_for_its_epochs_then_trains_it(frozen_
     assert all(layer.trainable for layer, _ in base)
     head = tuned.layers[len(base) + 1]  # the Dense after Flatten: new, trained from its own random start
     assert not np.array_equal(head.get_weights()[0], source.layers[len(base) + 1].get_weights()[0])
+
+
+def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_the_session():
+    import keras
+
+    from mnist_pipeline import data
+
+    description = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
+    hp = {name: extreme(spec, 0) for name, spec in SPACE.items()}
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as runtime.configure does for runtime.precision
+    try:
+        hypermodel = tuning.CnnHyperModel(description)
+        keras.backend.clear_session()  # what Keras Tuner does before it builds each trial's model
+        model = hypermodel.build(hp)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.layers[0].compute_dtype == "bfloat16"
+    assert model.layers[-1].compute_dtype == "float32"  # the softmax output, under any policy

@@ -60,8 +60,11 @@ class CnnHyperModel(kt.HyperModel):
     def __init__(self, description):
         super().__init__()
         self.description = description
+        self.policy = keras.mixed_precision.global_policy().name  # runtime.precision, as runtime.configure set it
 
     def build(self, hp):
+        # Keras Tuner calls clear_session() before every build, and that resets Keras' dtype policy to float32.
+        keras.mixed_precision.set_global_policy(self.policy)
         return models.build_cnn_from_description(hp, self.description)
 
     def fit(self, hp, model, x, y, **kwargs):
