@@ -20,6 +20,8 @@ import smoke
 from smoke import STAGES, stages_run
 
 pytestmark = pytest.mark.pipeline
+
+
 def read_json(repo, path):
     return json.loads(Path(repo, path).read_text())
 
