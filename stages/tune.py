@@ -23,8 +23,9 @@ def main():
     if worker:  # started by a tune stage with tune.workers > 0, here or on another machine
         distributed.end_with_parent()
     search_root = Path(args.workspace) if worker else workspace.claim(args.workspace)
-    runtime.configure(settings["seed"], **{**all_params["runtime"], "threads": distributed.trial_threads(
-        settings["workers"], all_params["runtime"]["threads"])})
+    threads = distributed.trial_threads(settings["workers"], all_params["runtime"]["threads"])
+    runtime.configure(settings["seed"], **{**all_params["runtime"], "threads": threads},
+                      first_cpu=distributed.first_cpu(threads))
     from mnist_pipeline import tuning
 
     clock = cli.Stopwatch()

@@ -8,6 +8,7 @@ both precisions, to see where bf16 gains and loses. Needs data/prepared (`make r
 `make bench`, or
 
     .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3] [--layers]
+                                                 [--backend tensorflow|jax]
 """
 
 import argparse
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("baseline", "tuned")
@@ -38,13 +41,13 @@ def forward_flops(model) -> int:
     return 2 * macs
 
 
-def build(prepared, network, augment, precision):
+def build(prepared, network, augment, precision, backend):
     """(augmentation steps, network, batch size, learning rate) as the stages build them, in `precision`."""
     sys.path.insert(0, str(REPO / "stages"))
     from mnist_pipeline import artifacts, data, params, runtime
 
     settings = params.load(REPO / "params.yaml")
-    runtime.configure(1, **settings["runtime"])
+    runtime.configure(1, **{**settings["runtime"], "backend": backend})
     import keras
 
     keras.mixed_precision.set_global_policy(precision)
@@ -64,9 +67,9 @@ def build(prepared, network, augment, precision):
     return steps, model, batch_size, learning_rate
 
 
-def measure(prepared, network, augment, precision, images, repeats):
+def measure(prepared, network, augment, precision, images, repeats, backend):
     """One configuration's training throughput, in this process: prints one JSON line."""
-    steps, model, batch_size, learning_rate = build(prepared, network, augment, precision)
+    steps, model, batch_size, learning_rate = build(prepared, network, augment, precision, backend)
     from mnist_pipeline import data, models, training
 
     trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
@@ -84,7 +87,7 @@ def measure(prepared, network, augment, precision, images, repeats):
 def measure_layers(prepared, network, precision, calls):
     """Milliseconds per batch of each layer on its own, forward and backward (augmentation: forward only, as nothing
     before it trains), fed the previous layer's real output: prints one JSON line."""
-    steps, model, batch_size, _ = build(prepared, network, True, precision)
+    steps, model, batch_size, _ = build(prepared, network, True, precision, "tensorflow")
     import tensorflow as tf
 
     from mnist_pipeline import data
@@ -126,7 +129,8 @@ def peak(dtype) -> float:
 def child(args, *spec):
     """Run one measurement in a fresh process (the dtype policy and threads are per process); its JSON line."""
     out = subprocess.run([sys.executable, __file__, "--prepared", args.prepared, "--images", str(args.images),
-                          "--repeats", str(args.repeats), *spec], check=True, capture_output=True, text=True).stdout
+                          "--repeats", str(args.repeats), "--backend", args.backend, *spec], check=True,
+                         capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -141,7 +145,7 @@ def throughput(args):
                 rows.append((network, augment, precision, result["images_per_second"], gflops))
     after = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
 
-    print(f"matmul peak (GFLOP/s, 2048², best of 5): float32 {peaks['float32']:.0f} before, {after['float32']:.0f} "
+    print(f"Keras backend: {args.backend}; TensorFlow's matmul peak (GFLOP/s, 2048², best of 5): float32 {peaks['float32']:.0f} before, {after['float32']:.0f} "
           f"after; bfloat16 {peaks['bfloat16']:.0f} before, {after['bfloat16']:.0f} after")
     print("| network | augmentation | precision | images/s | GFLOP/s | of fp32 peak | of bf16 peak |")
     print("|---|---|---|---|---|---|---|")
@@ -176,11 +180,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (the median counts)")
     parser.add_argument("--layers", action="store_true",
                         help="instead: each layer's time per batch in float32 and mixed_bfloat16 (with augmentation)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend of the throughput table "
+                        "(default: params runtime.backend; --layers times TensorFlow)")
     parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--child-layers", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.backend = args.backend or yaml.safe_load((REPO / "params.yaml").read_text())["runtime"]["backend"]
     if args.child:
-        measure(args.prepared, args.child[0], args.child[1] == "on", args.child[2], args.images, args.repeats)
+        measure(args.prepared, args.child[0], args.child[1] == "on", args.child[2], args.images, args.repeats,
+                args.backend)
     elif args.child_layers:
         measure_layers(args.prepared, *args.child_layers, calls=50)
     elif not Path(args.prepared, "train.npz").exists():

@@ -76,24 +76,32 @@ TRAIN_AND_SAVE = """
 import json, sys
 import numpy as np
 from mnist_pipeline import data, model_files, runtime
-runtime.configure(seed=3, threads=2, deterministic=True, precision=sys.argv[2])
+runtime.configure(seed=3, threads=2, deterministic=True, precision=sys.argv[2], backend=sys.argv[4])
 from mnist_pipeline import models
 description = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
 model = models.build_cnn_from_description(json.loads(sys.argv[3]), description)
 rng = np.random.default_rng(0)
 model.fit(rng.random((256, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 256), batch_size=64, verbose=0)
 model_files.save(sys.argv[1], model, description)
+probe = np.random.default_rng(1).random((32, 28, 28, 1), dtype=np.float32)
+np.save(sys.argv[1] + ".npy", model.predict(probe, verbose=0))
 print(model.layers[0].compute_dtype)
 """
 
 
-def train_in_a_fresh_process(directory, precision) -> str:
-    """Train a small CNN one epoch with runtime.precision `precision`, save it; the compute dtype it trained in."""
+def train_in_a_fresh_process(directory, precision, backend="tensorflow") -> str:
+    """Train a small CNN one epoch with runtime.precision `precision` on `backend`, save it, and its predictions on
+    32 random images (seed 1) as `directory`.npy; the compute dtype it trained in."""
     stages = Path(model_files.__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, str(directory), precision, json.dumps(HP)],
-                            env={**os.environ, "PYTHONPATH": str(stages)}, capture_output=True, text=True)
+    env = {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}  # this process's choice
+    result = subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, str(directory), precision, json.dumps(HP),
+                             backend], env={**env, "PYTHONPATH": str(stages)}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.split()[-1]
+
+
+def model_bytes(directory):
+    return [(Path(directory) / f).read_bytes() for f in (model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE)]
 
 
 def test_mixed_bfloat16_training_repeats_to_the_same_bytes_and_saves_a_float32_model(tmp_path):
@@ -101,11 +109,19 @@ def test_mixed_bfloat16_training_repeats_to_the_same_bytes_and_saves_a_float32_m
     assert train_in_a_fresh_process(tmp_path / "bf16-b", "mixed_bfloat16") == "bfloat16"
     assert train_in_a_fresh_process(tmp_path / "fp32", "float32") == "float32"
 
-    files = (model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE)
-    assert [(tmp_path / "bf16-a" / f).read_bytes() for f in files] == [(tmp_path / "bf16-b" / f).read_bytes()
-                                                                        for f in files]
+    assert model_bytes(tmp_path / "bf16-a") == model_bytes(tmp_path / "bf16-b")
     # The same architecture file whichever precision trained it; the weights differ, as the arithmetic did.
-    assert (tmp_path / "bf16-a" / files[0]).read_bytes() == (tmp_path / "fp32" / files[0]).read_bytes()
-    assert (tmp_path / "bf16-a" / files[1]).read_bytes() != (tmp_path / "fp32" / files[1]).read_bytes()
+    bf16, fp32 = model_bytes(tmp_path / "bf16-a"), model_bytes(tmp_path / "fp32")
+    assert bf16[0] == fp32[0] and bf16[1] != fp32[1]
     loaded, _ = model_files.load(tmp_path / "bf16-a")
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
+
+
+def test_a_model_trained_under_jax_runs_on_tensorflow_with_the_same_predictions(tmp_path):
+    pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
+    train_in_a_fresh_process(tmp_path / "jax", "float32", backend="jax")  # its reruns: test_backends.py
+
+    # This process runs TensorFlow: the files JAX wrote give JAX's predictions here.
+    loaded, _ = model_files.load(tmp_path / "jax")
+    probe = np.random.default_rng(1).random((32, 28, 28, 1), dtype=np.float32)  # as the training script drew it
+    np.testing.assert_allclose(loaded.predict(probe, verbose=0), np.load(tmp_path / "jax.npy"), atol=1e-5)

@@ -54,6 +54,7 @@ def test_the_committed_params_are_valid():
     ("transfer.frozen_epochs", 13, r"transfer.frozen_epochs: 13 is more than epochs \(12\)"),
     ("runtime.deterministic", "yes", "runtime.deterministic: expected true or false"),
     ("runtime.precision", "float16", "runtime.precision: 'float16' is not one of float32, mixed_bfloat16"),
+    ("runtime.backend", "torch", "runtime.backend: 'torch' is not one of tensorflow, jax"),
     ("baseline.learning_rate", float("nan"), "baseline.learning_rate: expected a finite number"),
     ("retrain.lr_schedule", "step", "retrain.lr_schedule: 'step' is not one of constant, cosine"),
     ("tune.space.dropout", {"min": 0.5, "max": 0.1}, "tune.space.dropout: min 0.5 is above max 0.1"),

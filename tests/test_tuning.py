@@ -306,7 +306,7 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
         assert module in identity["code"], f"{module} is not in the fingerprint"
     assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
     assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
-    assert identity["tensorflow"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
+    assert identity["backend"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
     assert sorted(identity["data"]) == ["dataset.json", "train.npz", "val.npz"]
 
 
@@ -404,7 +404,7 @@ def test_a_killed_worker_ends_the_stage_at_once_and_the_rerun_finishes_the_searc
     best = max(trials, key=lambda row: float(row["val_accuracy"]))
     assert results["best.json"]["learning_rate"] == float(best["learning_rate"])
     identity = json.loads((search_dir(tmp_path / "search") / "search.json").read_text())
-    assert identity["tensorflow"]["intra_op_threads"] == 1  # runtime.threads (2) shared by the two workers
+    assert identity["backend"]["intra_op_threads"] == 1  # runtime.threads (2) shared by the two workers
     assert stage_processes(tmp_path) == {}
 
 

@@ -36,8 +36,16 @@ def worker_name():
 
 
 def trial_threads(workers: int, threads: int) -> int:
-    """The TensorFlow threads of each process that trains: runtime.threads shared out among the workers."""
+    """The threads of each process that trains: runtime.threads shared out among the workers."""
     return threads // max(workers, 1)
+
+
+def first_cpu(threads: int) -> int:
+    """Where this process's CPUs start, for backends pinned to CPUs rather than to a thread count (JAX): the
+    workers this stage starts take turns, `threads` each; any other process starts at the first."""
+    name = worker_name() or ""
+    number = name.removeprefix("worker")
+    return (int(number) - 1) * threads if name.startswith("worker") and number.isdigit() else 0
 
 
 def oracle_address():

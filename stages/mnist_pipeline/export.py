@@ -23,13 +23,28 @@ def write_saved_model(model, directory):
     directory.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
     try:
-        model.export(str(fresh / "model"), format="tf_saved_model", verbose=False)
+        _without_dropout(model).export(str(fresh / "model"), format="tf_saved_model", verbose=False)
         old = fresh / "old"
         if directory.exists():
             os.replace(directory, old)
         os.replace(fresh / "model", directory)
     finally:
         shutil.rmtree(fresh)
+
+
+def _without_dropout(model):
+    """A copy of `model` with Identity layers for its Dropout layers, which do nothing at inference. Each Dropout
+    holds a random-number state; exported under JAX, it is a uint32 variable that the TFLite converter refuses."""
+    import keras
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.Dropout):
+            return keras.layers.Identity(name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def tflite_float32(saved_model_dir) -> bytes:

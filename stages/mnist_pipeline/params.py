@@ -284,6 +284,7 @@ SCHEMA = Section({
         "threads": Int(min=1, max=256),
         "deterministic": Bool(),
         "precision": Str(choices=["float32", "mixed_bfloat16"]),
+        "backend": Str(choices=["tensorflow", "jax"]),
     }),
     "baseline": Section({
         "conv_filters": ListOf(FILTERS),

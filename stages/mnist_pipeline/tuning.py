@@ -2,6 +2,7 @@
 and reading the results back."""
 
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -12,7 +13,6 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 import numpy as np
-import tensorflow as tf
 
 from . import artifacts, models, training
 from .errors import PipelineError
@@ -34,8 +34,8 @@ class TrialInterrupted(PipelineError, kt.errors.FatalError):
 
 OBJECTIVE = "val_accuracy"
 EPOCHS_TRAINED = "epochs_trained"
-# Environment variables that change what TensorFlow or Keras compute (TF_CPP_* only set log levels).
-SWITCH_PREFIXES = ("TF_", "KERAS_")
+# Environment variables that change what TensorFlow, XLA (JAX) or Keras compute (TF_CPP_* only set log levels).
+SWITCH_PREFIXES = ("TF_", "XLA_", "JAX_", "KERAS_")
 IDLE_WAIT_SECONDS = 0.5
 
 
@@ -147,27 +147,37 @@ def _algorithm_settings(tune_params):
 
 def search_identity(tune_params: dict, runtime_params: dict, data_files) -> dict:
     """Everything that decides the trials' results: tune and runtime params, the code of every library module loaded
-    and of the stage script, library versions, TensorFlow's threads and switches, and the data. Call it once the
+    and of the stage script, library versions, the backend's threads and switches, and the data. Call it once the
     stage has imported everything it uses."""
     code = {name: artifacts.sha256_of(module.__file__) for name, module in sorted(sys.modules.items())
             if (name == "__main__" or name.split(".")[0] == "mnist_pipeline") and getattr(module, "__file__", None)}
+    backend = keras.backend.backend()
     return {
         "params": {"tune": tune_params, "runtime": runtime_params},
         "code": code,
-        "libraries": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_tuner": kt.__version__,
+        "libraries": {backend: importlib.import_module(backend).__version__, "keras": keras.__version__,
+                      "keras_tuner": kt.__version__,
                       "numpy": np.__version__,  # and what Bayesian optimization's Gaussian process runs on:
                       "scikit-learn": importlib.metadata.version("scikit-learn"),
                       "scipy": importlib.metadata.version("scipy")},
-        "tensorflow": {
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "keras_backend": keras.backend.backend(),
+        "backend": {
+            "keras_backend": backend,
+            **_threads(backend),
             "floatx": keras.config.floatx(),
             "environment": {name: value for name, value in sorted(os.environ.items())
                             if name.startswith(SWITCH_PREFIXES) and not name.startswith("TF_CPP_")},
         },
         "data": {Path(path).name: artifacts.sha256_of(path) for path in data_files},
     }
+
+
+def _threads(backend):
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+    return {"usable_cpus": len(os.sched_getaffinity(0))}
 
 
 def fingerprint(identity: dict) -> str:

@@ -1,0 +1,90 @@
+"""The Keras backend as a param (runtime.backend): TensorFlow by default, JAX where requirements-jax.txt is
+installed. The JAX tests are skipped, with the reason, where it is not."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import smoke
+
+REPO = Path(__file__).resolve().parents[1]
+TRAINING_STAGES = ["baseline", "tune", "retrain", "evaluate", "transfer", "export", "explain"]
+
+
+def without_keras_backend():
+    """This environment less KERAS_BACKEND, which the test process itself has set by choosing its backend."""
+    return {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}
+
+
+def test_a_keras_backend_in_the_environment_that_the_params_do_not_name_is_refused():
+    env = {**without_keras_backend(), "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "stages/baseline.py", "--data", "no-data", "--model", "m",
+                             "--history", "h", "--metrics", "x", "--timing", "t"],
+                            cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "baseline: error: KERAS_BACKEND=jax in the environment, but params runtime.backend is tensorflow: unset it, "
+        "or run with -S runtime.backend=jax so dvc.lock records the backend")
+
+
+PINNED = """
+import os, sys
+from mnist_pipeline import runtime
+runtime.configure(seed=1, threads=1, deterministic=True, backend="jax", first_cpu=int(sys.argv[1]))
+import jax, keras
+print(sorted(os.sched_getaffinity(0)), keras.backend.backend(), jax.devices()[0].platform)
+"""
+
+
+def test_a_jax_process_computes_on_runtime_threads_cpus_from_its_first_cpu():
+    pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) < 2:
+        pytest.skip("needs two CPUs to pin one")
+    env = {**without_keras_backend(), "PYTHONPATH": str(REPO / "stages")}
+    for first_cpu, expected in ((0, usable[:1]), (1, usable[1:2])):
+        result = subprocess.run([sys.executable, "-c", PINNED, str(first_cpu)], env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.split("\n")[-2] == f"{expected} jax cpu"
+
+
+@pytest.mark.pipeline
+def test_switching_the_smoke_pipeline_to_jax_reruns_what_trains_and_both_results_stay_in_the_cache(scratch):
+    pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
+    repo, env = scratch
+    tensorflow_lock = Path(repo, "dvc.lock").read_text()
+    smoke.set_params(repo, {"runtime": {"backend": "jax"}})
+    output = smoke.dvc(repo, "repro", env=env).stdout
+    assert smoke.stages_run(output) == TRAINING_STAGES
+    assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
+    lock = yaml.safe_load(Path(repo, "dvc.lock").read_text())
+    for stage in TRAINING_STAGES:
+        assert lock["stages"][stage]["params"]["params.yaml"]["runtime"]["backend"] == "jax"
+
+    search = next(Path(repo, smoke.TUNER_WORKSPACE).glob("*/search.json"))
+    assert json.loads(search.read_text())["backend"]["keras_backend"] == "jax"
+    accuracy = json.loads(Path(repo, "metrics/evaluate.json").read_text())
+    assert min(accuracy["tuned"]["test_accuracy"], accuracy["baseline"]["test_accuracy"]) > 0.5
+    # The SavedModel and the float32 TFLite model are exported from JAX through jax2tf: the same predictions.
+    export = json.loads(Path(repo, "metrics/export.json").read_text())
+    assert export["keras"]["test_accuracy"] == export["saved_model"]["test_accuracy"]
+    assert abs(export["keras"]["test_accuracy"] - export["tflite_float32"]["test_accuracy"]) <= 0.0005
+    assert export["int8_agrees_with_float32"] > 0.95
+
+    # Byte-identical on a rerun, like TensorFlow.
+    jax_lock = Path(repo, "dvc.lock").read_text()
+    smoke.dvc(repo, "repro", "--force", "--single-item", "baseline", env=env)
+    assert Path(repo, "dvc.lock").read_text() == jax_lock
+
+    # Back to TensorFlow (git's files: params, lock and the metrics kept in git): its outputs come back from the
+    # cache, nothing trains.
+    smoke.git(repo, "checkout", "--", ".")
+    smoke.dvc(repo, "checkout", env=env)
+    assert Path(repo, "dvc.lock").read_text() == tensorflow_lock
+    assert smoke.stages_run(smoke.dvc(repo, "repro", env=env).stdout) == []
