@@ -1,0 +1,56 @@
+"""The retrain augmentation: one bilinear resampling written as matrix products, checked against Keras' own image
+transform on real digits."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mnist_pipeline import data, datasets, runtime
+
+runtime.configure(seed=1, threads=2, deterministic=True)
+import keras  # noqa: E402
+
+from mnist_pipeline import training  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits(raw_mnist_dir):
+    x, _ = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
+    return data.normalize(x[:64])
+
+
+TRANSFORMS = [(0.0, 1.0, 0.0, 0.0), (math.radians(8), 1.0, 0.0, 0.0), (0.0, 1.0, 2.24, -1.5),
+              (math.radians(-8), 1.1, -2.0, 2.24)]
+
+
+def transforms(batch, angle, scale, shift_y, shift_x):
+    return training.affine_transforms(*(np.full(batch, value, np.float32) for value in (angle, scale, shift_y,
+                                                                                         shift_x)), 28, 28)
+
+
+@pytest.mark.parametrize("angle, scale, shift_y, shift_x", TRANSFORMS)
+def test_the_matrix_product_resampling_is_keras_bilinear_transform_with_black_fill(digits, angle, scale, shift_y,
+                                                                                   shift_x):
+    transform = transforms(len(digits), angle, scale, shift_y, shift_x)
+    ours = training.resample(digits, transform)
+    theirs = keras.ops.image.affine_transform(digits, transform, interpolation="bilinear", fill_mode="constant")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs), atol=1e-5)
+
+
+def test_a_shift_of_whole_pixels_moves_the_digit_right_and_down(digits):
+    moved = keras.ops.convert_to_numpy(training.resample(digits, transforms(len(digits), 0.0, 1.0, 3.0, 2.0)))
+    np.testing.assert_allclose(moved[:, 3:, 2:], digits[:, :-3, :-2], atol=1e-6)
+    assert not moved[:, :3].any() and not moved[:, :, :2].any()  # black where nothing came from
+
+
+def test_each_image_gets_its_own_distortion_in_training_only(digits):
+    layer = training.augmentation(0.08, 8, 0.0)[0]
+    assert layer.compute_dtype == "float32"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(digits)), digits)  # inference: unchanged
+    first, second = (keras.ops.convert_to_numpy(layer(digits, training=True)) for _ in range(2))
+    assert not np.allclose(first, second)  # a new draw per call
+    moved = np.abs(first - digits).reshape(len(digits), -1).max(axis=1)
+    assert (moved > 0.1).all()  # every image distorted
+    assert first.min() >= 0 and first.max() <= 1 + 1e-6  # bilinear weights sum to at most 1
+    assert training.augmentation(0, 0, 0) == []
