@@ -117,3 +117,19 @@ def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_
         keras.mixed_precision.set_global_policy("float32")
     assert model.layers[0].compute_dtype == "bfloat16"
     assert model.layers[-1].compute_dtype == "float32"  # the softmax output, under any policy
+
+
+@pytest.mark.parametrize("ema_momentum", [0.0, 0.999999])
+def test_with_a_weight_average_fit_ends_on_the_average_not_on_the_last_step(ema_momentum):
+    from mnist_pipeline import data
+
+    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    model = models.build_cnn_from_description(SMALL_HP, description)
+    models.compile_model(model, learning_rate=0.01, ema_momentum=ema_momentum)
+    start = [weight.numpy() for weight in model.trainable_weights]
+    rng = np.random.default_rng(0)
+    model.fit(rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64), batch_size=16, verbose=0)
+    moved = max(np.abs(weight.numpy() - before).max() for weight, before in zip(model.trainable_weights, start))
+    # An Adam step moves a weight by at most the learning rate, so four steps by up to 0.04. Keras starts the average
+    # at the first step's weights; one that keeps 0.999999 of itself per step stays there, one step from the start.
+    assert moved <= 0.0101 if ema_momentum else moved > 0.02

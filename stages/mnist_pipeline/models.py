@@ -4,10 +4,13 @@ import keras
 from keras import layers
 
 
-def compile_model(model, learning_rate):
-    """Adam, sparse categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule."""
+def compile_model(model, learning_rate, ema_momentum=0.0):
+    """Adam, sparse categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule. With
+    `ema_momentum` > 0, fit ends by replacing the trained weights with their exponential moving average over the
+    steps (Keras' use_ema)."""
+    ema = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **ema),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

@@ -315,6 +315,7 @@ SCHEMA = Section({
         "rotation_degrees": Float(min=0, max=45),
         "zoom_fraction": Float(min=0, max=0.5),
         "lr_schedule": Str(choices=["constant", "cosine"]),
+        "ema_momentum": Float(min=0, max=1, max_exclusive=True),
     }),
     "evaluate": Section({
         "batch_size": Int(min=1, max=10000),
