@@ -145,8 +145,9 @@ def throughput(args):
                 rows.append((network, augment, precision, result["images_per_second"], gflops))
     after = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
 
-    print(f"Keras backend: {args.backend}; TensorFlow's matmul peak (GFLOP/s, 2048², best of 5): float32 {peaks['float32']:.0f} before, {after['float32']:.0f} "
-          f"after; bfloat16 {peaks['bfloat16']:.0f} before, {after['bfloat16']:.0f} after")
+    print(f"Keras backend: {args.backend}; TensorFlow's matmul peak (GFLOP/s, 2048², best of 5): "
+          f"float32 {peaks['float32']:.0f} before, {after['float32']:.0f} after; "
+          f"bfloat16 {peaks['bfloat16']:.0f} before, {after['bfloat16']:.0f} after")
     print("| network | augmentation | precision | images/s | GFLOP/s | of fp32 peak | of bf16 peak |")
     print("|---|---|---|---|---|---|---|")
     fp32, bf16 = ((peaks[dtype] + after[dtype]) / 2 for dtype in ("float32", "bfloat16"))

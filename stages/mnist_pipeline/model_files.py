@@ -43,8 +43,9 @@ def _in_float32(layer):
 
 
 def load(directory, expected: data.Description | None = None):
-    """(model, description), refusing a model trained on other data than `expected` describes. Keras' safe mode refuses an architecture that would run code of its own (a Lambda
-    layer's bytecode), so a model directory from elsewhere cannot execute anything on load."""
+    """(model, description), refusing a model trained on other data than `expected` describes. Keras' safe mode
+    refuses an architecture that would run code of its own (a Lambda layer's bytecode), so a model directory from
+    elsewhere cannot execute anything on load."""
     import keras
 
     directory = Path(directory)

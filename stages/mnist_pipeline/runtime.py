@@ -6,6 +6,7 @@ import sys
 
 from .errors import PipelineError
 
+
 class BackendError(PipelineError):
     pass
 
