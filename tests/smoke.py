@@ -37,8 +37,10 @@ def stages_run(output):
 
 
 def environment(extra=None):
-    """This interpreter's bin first on PATH (DVC runs `python ...` through the shell), plus `extra`."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """This interpreter's bin first on PATH (DVC runs `python ...` through the shell), plus `extra`. Without
+    KERAS_BACKEND: a test process that chose its backend has it set, and the stages take theirs from params."""
+    env = {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env.update(extra or {})
     return env
 

@@ -16,16 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 TRAINING_STAGES = ["baseline", "tune", "retrain", "evaluate", "transfer", "export", "explain"]
 
 
-def without_keras_backend():
-    """This environment less KERAS_BACKEND, which the test process itself has set by choosing its backend."""
-    return {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}
-
-
 def test_a_keras_backend_in_the_environment_that_the_params_do_not_name_is_refused():
-    env = {**without_keras_backend(), "KERAS_BACKEND": "jax"}
     result = subprocess.run([sys.executable, "stages/baseline.py", "--data", "no-data", "--model", "m",
                              "--history", "h", "--metrics", "x", "--timing", "t"],
-                            cwd=REPO, env=env, capture_output=True, text=True)
+                            cwd=REPO, env=smoke.environment({"KERAS_BACKEND": "jax"}), capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "baseline: error: KERAS_BACKEND=jax in the environment, but params runtime.backend is tensorflow: unset it, "
@@ -46,7 +40,7 @@ def test_a_jax_process_computes_on_runtime_threads_cpus_from_its_first_cpu():
     usable = sorted(os.sched_getaffinity(0))
     if len(usable) < 2:
         pytest.skip("needs two CPUs to pin one")
-    env = {**without_keras_backend(), "PYTHONPATH": str(REPO / "stages")}
+    env = smoke.environment({"PYTHONPATH": str(REPO / "stages")})
     for first_cpu, expected in ((0, usable[:1]), (1, usable[1:2])):
         result = subprocess.run([sys.executable, "-c", PINNED, str(first_cpu)], env=env, capture_output=True,
                                 text=True)

@@ -1,7 +1,6 @@
 """Model directories: saved byte-stably, loaded without params.yaml, and nothing executable loaded from them."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 
 from mnist_pipeline import artifacts, data, model_files, runtime
+
+import smoke
 
 runtime.configure(seed=1, threads=2, deterministic=True)
 from mnist_pipeline import models  # noqa: E402
@@ -93,9 +94,9 @@ def train_in_a_fresh_process(directory, precision, backend="tensorflow") -> str:
     """Train a small CNN one epoch with runtime.precision `precision` on `backend`, save it, and its predictions on
     32 random images (seed 1) as `directory`.npy; the compute dtype it trained in."""
     stages = Path(model_files.__file__).resolve().parents[1]
-    env = {name: value for name, value in os.environ.items() if name != "KERAS_BACKEND"}  # this process's choice
     result = subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, str(directory), precision, json.dumps(HP),
-                             backend], env={**env, "PYTHONPATH": str(stages)}, capture_output=True, text=True)
+                             backend], env=smoke.environment({"PYTHONPATH": str(stages)}), capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.split()[-1]
 
