@@ -1,5 +1,5 @@
 """retrain: rebuild the CNN from the best hyperparameters and train it on train + val (all the training images),
-with optional augmentation, a cosine learning-rate schedule and a moving average of the weights."""
+with optional augmentation, a cosine learning-rate schedule, a moving average of the weights and label smoothing."""
 
 import numpy as np
 
@@ -26,7 +26,7 @@ def main():
     trainer = training.with_augmentation(model, steps)
     schedule = training.learning_rate_for(settings["lr_schedule"], hp["learning_rate"], settings["epochs"],
                                           training.steps_per_epoch(len(y), hp["batch_size"]))
-    models.compile_model(trainer, schedule, settings["ema_momentum"])
+    models.compile_model(trainer, schedule, settings["ema_momentum"], settings["label_smoothing"])
     history = training.fit(trainer, x, y, batch_size=hp["batch_size"], epochs=settings["epochs"])
     clock.mark("train_seconds")
 

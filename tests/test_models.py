@@ -133,3 +133,19 @@ def test_with_a_weight_average_fit_ends_on_the_average_not_on_the_last_step(ema_
     # An Adam step moves a weight by at most the learning rate, so four steps by up to 0.04. Keras starts the average
     # at the first step's weights; one that keeps 0.999999 of itself per step stays there, one step from the start.
     assert moved <= 0.0101 if ema_momentum else moved > 0.02
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_label_smoothing_moves_that_much_of_each_target_evenly_onto_all_classes(label_smoothing):
+    from mnist_pipeline import data
+
+    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    model = models.compile_model(models.build_cnn_from_description(SMALL_HP, description), 0.001,
+                                 label_smoothing=label_smoothing)
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32)
+    loss, _ = model.evaluate(images, labels, batch_size=32, verbose=0)
+    targets = np.full((32, 10), label_smoothing / 10)
+    targets[np.arange(32), labels] += 1 - label_smoothing
+    expected = -(targets * np.log(model.predict(images, verbose=0))).sum(axis=1).mean()
+    assert loss == pytest.approx(expected, rel=1e-5)

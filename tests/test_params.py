@@ -58,6 +58,7 @@ def test_the_committed_params_are_valid():
     ("baseline.learning_rate", float("nan"), "baseline.learning_rate: expected a finite number"),
     ("retrain.lr_schedule", "step", "retrain.lr_schedule: 'step' is not one of constant, cosine"),
     ("retrain.ema_momentum", 1.0, "retrain.ema_momentum: 1.0 must be below 1"),
+    ("retrain.label_smoothing", -0.1, r"retrain.label_smoothing: -0.1 is outside \[0, 1\]"),
     ("tune.space.dropout", {"min": 0.5, "max": 0.1}, "tune.space.dropout: min 0.5 is above max 0.1"),
     ("tune.space.dropout", {"min": 0.1}, r"tune.space.dropout: expected \{choice"),
     ("tune.space.dropout", {"min": 0.0, "max": 0.5, "log": True}, "tune.space.dropout: a log-scale range needs min > 0"),

@@ -1,20 +1,30 @@
 """The two CNNs: the notebook's baseline and the tunable one. This module knows nothing of files."""
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 
-def compile_model(model, learning_rate, ema_momentum=0.0):
-    """Adam, sparse categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule. With
+def compile_model(model, learning_rate, ema_momentum=0.0, label_smoothing=0.0):
+    """Adam, categorical cross-entropy on integer labels, accuracy. `learning_rate` may be a schedule. With
     `ema_momentum` > 0, fit ends by replacing the trained weights with their exponential moving average over the
-    steps (Keras' use_ema)."""
+    steps (Keras' use_ema). With `label_smoothing` > 0, the target of each image is 1 - label_smoothing on its class
+    and the rest spread evenly over all classes."""
     ema = {"use_ema": True, "ema_momentum": ema_momentum} if ema_momentum else {}
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, **ema),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=_smoothed_cross_entropy(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy",
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model
+
+
+def _smoothed_cross_entropy(label_smoothing):
+    # Keras' sparse loss has no smoothing; its one-hot loss does. The labels stay integers everywhere else.
+    def loss(labels, probabilities):
+        one_hot = ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), ops.shape(probabilities)[-1])
+        return keras.losses.categorical_crossentropy(one_hot, probabilities, label_smoothing=label_smoothing)
+
+    return loss
 
 
 def _output_layer(num_classes):

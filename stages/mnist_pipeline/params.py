@@ -316,6 +316,7 @@ SCHEMA = Section({
         "zoom_fraction": Float(min=0, max=0.5),
         "lr_schedule": Str(choices=["constant", "cosine"]),
         "ema_momentum": Float(min=0, max=1, max_exclusive=True),
+        "label_smoothing": Float(min=0, max=1, max_exclusive=True),
     }),
     "evaluate": Section({
         "batch_size": Int(min=1, max=10000),
