@@ -1,7 +1,8 @@
 """tune: a Keras Tuner search (params tune.algorithm: random, hyperband or bayesian) over build_cnn_model's
 hyperparameters (ranges in params tune.space), scored by validation accuracy. Trials may train on a subset of the
-train split; all of them validate on val. With tune.workers > 0 the trials run in that many worker processes (this
-script, started by the stage with Keras Tuner's KERASTUNER_* variables; see mnist_pipeline/distributed.py).
+train split, and train the way retrain does (tune.augment, tune.lr_schedule); all of them validate on val. With
+tune.workers > 0 the trials run in that many worker processes (this script, started by the stage with Keras Tuner's
+KERASTUNER_* variables; see mnist_pipeline/distributed.py).
 
 The search directory (--workspace) is not a DVC output: it holds the tuner's clock-stamped state files. Each search in
 it is named by a fingerprint of everything that decides the trials' results, so an interrupted run of the same search
@@ -12,6 +13,8 @@ removes searches it made (see mnist_pipeline/workspace.py).
 from pathlib import Path
 
 from mnist_pipeline import artifacts, cli, data, distributed, params, runtime, workspace
+
+AUGMENTATION = ("shift_fraction", "rotation_degrees", "zoom_fraction")  # of params retrain
 
 
 def main():
@@ -29,15 +32,16 @@ def main():
     from mnist_pipeline import tuning
 
     clock = cli.Stopwatch()
-    identity = tuning.search_identity(settings, all_params["runtime"], [Path(args.data, name) for name in (
-        "train.npz", "val.npz", data.DESCRIPTION_FILE)])
+    augmentation = {name: all_params["retrain"][name] for name in AUGMENTATION} if settings["augment"] else None
+    identity = tuning.search_identity(settings, all_params["runtime"], augmentation, [
+        Path(args.data, name) for name in ("train.npz", "val.npz", data.DESCRIPTION_FILE)])
     description = data.load_description(args.data)
     if worker:
         search(tuning.make_tuner(workspace.join_search(search_root, tuning.fingerprint(identity)), settings,
-                                 description), args.data, settings)
+                                 description, augmentation), args.data, settings)
         return
     project = workspace.open_search(search_root, tuning.fingerprint(identity), identity)
-    tuner = tuning.make_tuner(project, settings, description)
+    tuner = tuning.make_tuner(project, settings, description, augmentation)
     reused = len(tuning.finished_trials(tuner))
     if reused:
         print(f"resuming search {project.name}: {reused} finished trial(s) reused")

@@ -119,6 +119,24 @@ def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_
     assert model.layers[-1].compute_dtype == "float32"  # the softmax output, under any policy
 
 
+@pytest.mark.parametrize("initial_epoch", [0, 1])
+def test_a_trial_can_train_as_retrain_does_behind_the_augmentation_with_the_rate_decaying_to_zero(initial_epoch):
+    from mnist_pipeline import data, training
+
+    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    augmentation = {"shift_fraction": 0.1, "rotation_degrees": 8, "zoom_fraction": 0.0}
+    hypermodel = tuning.CnnHyperModel(description, augmentation, "cosine")
+    model = hypermodel.build(SMALL_HP)
+    assert isinstance(model.layers[0], training.RandomAffine)
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
+    # A Hyperband round that resumes at epoch 1 decays over its own epochs, from a fresh optimizer.
+    history = hypermodel.fit(SMALL_HP, model, images, labels, epochs=3, initial_epoch=initial_epoch, verbose=0)
+    assert len(history.epoch) == 3 - initial_epoch
+    assert int(model.optimizer.iterations) == (3 - initial_epoch) * 2
+    assert float(model.optimizer.learning_rate) == pytest.approx(0, abs=1e-9)
+
+
 @pytest.mark.parametrize("ema_momentum", [0.0, 0.999999])
 def test_with_a_weight_average_fit_ends_on_the_average_not_on_the_last_step(ema_momentum):
     from mnist_pipeline import data

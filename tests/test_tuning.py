@@ -307,6 +307,7 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
     assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
     assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
     assert identity["backend"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
+    assert identity["params"]["augmentation"] is None  # tune.augment is off by default
     assert sorted(identity["data"]) == ["dataset.json", "train.npz", "val.npz"]
 
 
@@ -325,10 +326,12 @@ def test_changing_any_input_changes_the_fingerprint(tiny_prepared, monkeypatch):
     tune = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
     runtime = {"threads": 2, "deterministic": True}
     files = [tiny_prepared / "train.npz", tiny_prepared / "val.npz"]
-    identity = tuning.search_identity(tune, runtime, files)
+    augmentation = {"shift_fraction": 0.1, "rotation_degrees": 8, "zoom_fraction": 0.0}
+    identity = tuning.search_identity(tune, runtime, augmentation, files)
     assert "mnist_pipeline.runtime" in identity["code"] and "mnist_pipeline.data" in identity["code"]
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "1")
-    assert tuning.fingerprint(tuning.search_identity(tune, runtime, files)) != tuning.fingerprint(identity)
+    changed = tuning.search_identity(tune, runtime, augmentation, files)
+    assert tuning.fingerprint(changed) != tuning.fingerprint(identity)
 
     for path in leaves(identity):
         changed = json.loads(json.dumps(identity))

@@ -302,6 +302,8 @@ SCHEMA = Section({
         "workers": Int(min=0, max=256),
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
+        "augment": Bool(),
+        "lr_schedule": Str(choices=["constant", "cosine"]),
         "seed": SEED,
         **ALGORITHMS,
         "space": SearchSpace(CNN_HYPERPARAMETERS),

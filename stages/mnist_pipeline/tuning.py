@@ -57,17 +57,33 @@ def declare_search_space(space: dict) -> kt.HyperParameters:
 
 
 class CnnHyperModel(kt.HyperModel):
-    def __init__(self, description):
+    """build_cnn_model for the tuner. A trial may train the way retrain does: behind retrain's augmentation
+    (`augmentation`: its amounts, or None) and with the learning rate following `lr_schedule` over each fit (a trial,
+    or a round of Hyperband)."""
+
+    def __init__(self, description, augmentation=None, lr_schedule="constant"):
         super().__init__()
         self.description = description
+        self.augmentation, self.lr_schedule = augmentation, lr_schedule
         self.policy = keras.mixed_precision.global_policy().name  # runtime.precision, as runtime.configure set it
 
     def build(self, hp):
         # Keras Tuner calls clear_session() before every build, and that resets Keras' dtype policy to float32.
         keras.mixed_precision.set_global_policy(self.policy)
-        return models.build_cnn_from_description(hp, self.description)
+        model = models.build_cnn_from_description(hp, self.description)
+        if not self.augmentation:
+            return model
+        # Part of the model the tuner checkpoints, so that a Hyperband round resumes the same network. Validation
+        # images pass through it unchanged.
+        trainer = training.with_augmentation(model, training.augmentation(**self.augmentation))
+        return models.compile_model(trainer, hp.get("learning_rate"))
 
     def fit(self, hp, model, x, y, **kwargs):
+        if self.lr_schedule != "constant":
+            steps = training.steps_per_epoch(len(y), hp.get("batch_size"))
+            epochs = kwargs["epochs"] - kwargs.get("initial_epoch", 0)
+            models.compile_model(model, training.learning_rate_for(self.lr_schedule, hp.get("learning_rate"), epochs,
+                                                                   steps))
         try:
             history = training.fit(model, x, y, batch_size=hp.get("batch_size"), **kwargs)
         except training.NonFiniteLossError as error:
@@ -145,15 +161,16 @@ def _algorithm_settings(tune_params):
     return BayesianOptimization, {key: settings[key] for key in ("max_trials", "num_initial_points", "alpha", "beta")}
 
 
-def search_identity(tune_params: dict, runtime_params: dict, data_files) -> dict:
-    """Everything that decides the trials' results: tune and runtime params, the code of every library module loaded
+def search_identity(tune_params: dict, runtime_params: dict, augmentation, data_files) -> dict:
+    """Everything that decides the trials' results: tune and runtime params, the augmentation amounts the trials
+    train with (None for none), the code of every library module loaded
     and of the stage script, library versions, the backend's threads and switches, and the data. Call it once the
     stage has imported everything it uses."""
     code = {name: artifacts.sha256_of(module.__file__) for name, module in sorted(sys.modules.items())
             if (name == "__main__" or name.split(".")[0] == "mnist_pipeline") and getattr(module, "__file__", None)}
     backend = keras.backend.backend()
     return {
-        "params": {"tune": tune_params, "runtime": runtime_params},
+        "params": {"tune": tune_params, "runtime": runtime_params, "augmentation": augmentation},
         "code": code,
         "libraries": {backend: importlib.import_module(backend).__version__, "keras": keras.__version__,
                       "keras_tuner": kt.__version__,
@@ -185,12 +202,13 @@ def fingerprint(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_tuner(project: Path, tune_params: dict, description):
+def make_tuner(project: Path, tune_params: dict, description, augmentation):
     """The tuner of tune.algorithm on the search directory `project` (see workspace.open_search), resuming what it
-    holds, for the data of `description` (a data.Description)."""
+    holds, for the data of `description` (a data.Description), its trials trained behind `augmentation` (amounts, or
+    None)."""
     tuner_class, settings = _algorithm_settings(tune_params)
     return tuner_class(
-        hypermodel=CnnHyperModel(description),
+        hypermodel=CnnHyperModel(description, augmentation, tune_params["lr_schedule"]),
         hyperparameters=declare_search_space(tune_params["space"]),
         tune_new_entries=False,
         objective=OBJECTIVE,
