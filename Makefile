@@ -33,8 +33,11 @@ repro: setup
 push: setup
 	dvc push --run-cache
 
+# Two processes (pytest-xdist): on two cores most of a test's time is a single-threaded start-up (Python, TensorFlow,
+# DVC) that the other process overlaps. `make test TEST_PROCESSES=0` runs it in the pytest process itself.
+TEST_PROCESSES ?= 2
 test: setup
-	python -m pytest
+	python -m pytest --numprocesses $(TEST_PROCESSES) --dist loadgroup
 
 # Training throughput of both networks (augmentation off/on, float32/mixed_bfloat16) beside the same-run matmul
 # peaks: tests/benchmark_training.py. Needs data/prepared (make repro or dvc pull).

@@ -21,8 +21,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
 from mnist_pipeline import data, params, runtime  # noqa: E402
-
-AUGMENTATION = ("shift_fraction", "rotation_degrees", "zoom_fraction")
+from tune import AUGMENTATION  # noqa: E402  (the retrain params a retrain-like trial takes)
 
 
 def value(text):
@@ -68,8 +67,7 @@ def main():
         best = scores[kind].index(max(scores[kind]))
         place = sorted(scores["reference"], reverse=True).index(scores["reference"][best]) + 1
         print(f"{kind}: Spearman {spearman:.2f}, Kendall {kendall:.2f} against the reference; picks trial "
-              f"{trials[best]['trial']}, "
-              f"place {place} of {len(trials)} in the reference")
+              f"{trials[best]['trial']}, place {place} of {len(trials)} in the reference")
 
 
 if __name__ == "__main__":
