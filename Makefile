@@ -33,11 +33,12 @@ repro: setup
 push: setup
 	dvc push --run-cache
 
-# Two processes (pytest-xdist): on two cores most of a test's time is a single-threaded start-up (Python, TensorFlow,
-# DVC) that the other process overlaps. `make test TEST_PROCESSES=0` runs it in the pytest process itself.
+# In two processes (pytest-xdist): on the 2-core CI machine that took pytest from 945 s to 684 s, though each process
+# makes its own smoke run (a session fixture) when a test first needs one. `make test TEST_PROCESSES=0` runs the
+# suite in a single process.
 TEST_PROCESSES ?= 2
 test: setup
-	python -m pytest --numprocesses $(TEST_PROCESSES) --dist loadgroup
+	python -m pytest --numprocesses $(TEST_PROCESSES)
 
 # Training throughput of both networks (augmentation off/on, float32/mixed_bfloat16) beside the same-run matmul
 # peaks: tests/benchmark_training.py. Needs data/prepared (make repro or dvc pull).

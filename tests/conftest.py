@@ -45,15 +45,6 @@ def raw_fashion_dir(tmp_path_factory) -> Path:
                     "apt-get")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    # With pytest-xdist's --dist loadgroup (make test), every test that uses the smoke run goes to one process, so
-    # that the run, a session fixture, is made once.
-    for item in items:
-        if "smoke_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke_run"))
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     """`small_disk(size)` mounts a real tmpfs of that size (e.g. "32k") and returns its directory; it is unmounted
