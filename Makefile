@@ -33,7 +33,7 @@ repro: setup
 push: setup
 	dvc push --run-cache
 
-# In two processes (pytest-xdist): on the 2-core CI machine that took pytest from 945 s to 684 s, though each process
+# In two processes (pytest-xdist): on the 2-core CI machine that took pytest from 945 s to 650 s, though each process
 # makes its own smoke run (a session fixture) when a test first needs one. `make test TEST_PROCESSES=0` runs the
 # suite in a single process.
 TEST_PROCESSES ?= 2
