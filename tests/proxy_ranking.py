@@ -8,7 +8,7 @@ For each network of the committed search (`metrics/trials.csv`), three scores on
 It prints them per trial and the rank correlation of each kind of trial with the reference.
 
 Run from the repository root with the environment active, after `make repro` or `dvc pull` (it needs data/prepared
-and the search's outputs): `python tests/proxy_ranking.py`. About 12 minutes on the 2-core Xeon of README.
+and the search's outputs): `python tests/proxy_ranking.py`. About 13 minutes on the 2-core Xeon of README.
 """
 
 import argparse
