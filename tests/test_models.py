@@ -167,3 +167,28 @@ def test_label_smoothing_moves_that_much_of_each_target_evenly_onto_all_classes(
     targets[np.arange(32), labels] += 1 - label_smoothing
     expected = -(targets * np.log(model.predict(images, verbose=0))).sum(axis=1).mean()
     assert loss == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(32, 7, 7, 4), (32, 8)], ids=["after-a-convolution", "after-the-dense-layer"])
+def test_the_fused_batch_norm_trains_as_keras_own_does(shape):
+    """The same outputs, gradients and moving statistics as Keras' BatchNormalization, within float32 rounding."""
+    import tensorflow as tf
+    from keras import layers
+
+    rng = np.random.default_rng(0)
+    inputs = tf.constant(rng.normal(2.0, 3.0, shape).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=shape).astype(np.float32))
+    results = []
+    for layer in (layers.BatchNormalization(momentum=0.9), models.BatchNormalization(momentum=0.9)):
+        layer.build(shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, shape[-1], dtype=np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs, training=True)
+            loss = tf.reduce_sum(outputs * upstream)
+        gradients = tape.gradient(loss, [inputs, layer.gamma, layer.beta])
+        results.append([outputs, *gradients, layer.moving_mean, layer.moving_variance, layer(inputs, training=False)])
+    keras_own, fused = results
+    for expected, actual in zip(keras_own, fused):
+        expected, actual = np.asarray(expected), np.asarray(actual)
+        np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())

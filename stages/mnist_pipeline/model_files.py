@@ -38,8 +38,10 @@ def save(directory, model, description: data.Description):
 
 def _in_float32(layer):
     # runtime.precision is a way of training (the weights are float32 either way): a saved model computes in
-    # float32 wherever it is loaded, and its files do not depend on how it was trained.
-    return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+    # float32 wherever it is loaded, and its files do not depend on how it was trained. For the same reason a
+    # project layer that only changes how a Keras layer trains (models.BatchNormalization) is saved as that layer.
+    keras_class = next(cls for cls in type(layer).__mro__ if cls.__module__.split(".")[0] == "keras")
+    return keras_class.from_config({**layer.get_config(), "dtype": "float32"})
 
 
 def load(directory, expected: data.Description | None = None):

@@ -54,10 +54,35 @@ def build_baseline_from_params(section, description):
                                 image_shape=description.image_shape, num_classes=description.num_classes)
 
 
+class BatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization (axis -1), trained through TensorFlow's fused kernel on that backend.
+
+    Keras 3 builds a training step of batch norm from separate ops (the moments, then the normalization, each with
+    its own gradient), and on the CPU they took about as long as the convolutions. TensorFlow's fused op does the same
+    arithmetic, forward and backward, in one kernel each (README: Training throughput). Inference, the other
+    backends and the saved model (model_files saves Keras' own layer) are Keras' BatchNormalization unchanged."""
+
+    def call(self, inputs, training=None, mask=None):
+        if keras.backend.backend() != "tensorflow" or not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        channels = inputs.shape[-1]
+        images = ops.reshape(ops.cast(inputs, "float32"), (-1, 1, 1, channels))  # the op takes NHWC only
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            images, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)
+        # The op returns the unbiased variance; Keras' moving variance averages the biased one.
+        count = ops.cast(ops.size(images) // channels, "float32")
+        variance = variance * (count - 1) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+        return ops.cast(ops.reshape(outputs, ops.shape(inputs)), self.compute_dtype)
+
+
 def _batch_norm():
     # Keras' default momentum (0.99) needs several hundred steps before the moving statistics used at inference
     # settle; a short search trial ends before that and scores near chance. 0.9 settles in a few dozen steps.
-    return layers.BatchNormalization(momentum=0.9)
+    return BatchNormalization(momentum=0.9)
 
 
 def _conv_block(model, filters, kernel_size, batch_norm):
