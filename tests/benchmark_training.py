@@ -4,11 +4,12 @@ Keras' mixed_bfloat16 policy, the images per second of `model.fit`, the arithmet
 pass's FLOPs per image: the forward pass and the two products of the backward pass), and that rate as a fraction of
 the same-run float32 and bfloat16 matmul peaks. Each configuration runs in a fresh process, with the pipeline's
 runtime settings (threads, determinism). With --layers, instead: each layer's milliseconds per batch on its own, in
-both precisions, to see where bf16 gains and loses. Needs data/prepared (`make repro` or `dvc pull`). Usage:
-`make bench`, or
+both precisions, to see where bf16 gains and loses. With --batch-norm, instead: the tuned network as retrain trains
+it, built with Keras' own BatchNormalization and with the project's fused one (models.BatchNormalization), in
+alternating processes. Needs data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
 
-    .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3] [--layers]
-                                                 [--backend tensorflow|jax]
+    .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
+                                                 [--layers | --batch-norm [--rounds 3]] [--backend tensorflow|jax]
 """
 
 import argparse
@@ -41,8 +42,9 @@ def forward_flops(model) -> int:
     return 2 * macs
 
 
-def build(prepared, network, augment, precision, backend):
-    """(augmentation steps, network, batch size, learning rate) as the stages build them, in `precision`."""
+def build(prepared, network, augment, precision, backend, keras_batch_norm=False):
+    """(augmentation steps, network, batch size, learning rate) as the stages build them, in `precision`; with
+    `keras_batch_norm`, Keras' own BatchNormalization where the project's fused one would be."""
     sys.path.insert(0, str(REPO / "stages"))
     from mnist_pipeline import artifacts, data, params, runtime
 
@@ -53,6 +55,8 @@ def build(prepared, network, augment, precision, backend):
     keras.mixed_precision.set_global_policy(precision)
     from mnist_pipeline import models, training
 
+    if keras_batch_norm:
+        models.BatchNormalization = keras.layers.BatchNormalization
     description = data.load_description(prepared)
     if network == "baseline":
         model = models.build_baseline_from_params(settings["baseline"], description)
@@ -67,9 +71,9 @@ def build(prepared, network, augment, precision, backend):
     return steps, model, batch_size, learning_rate
 
 
-def measure(prepared, network, augment, precision, images, repeats, backend):
+def measure(prepared, network, augment, precision, images, repeats, backend, keras_batch_norm=False):
     """One configuration's training throughput, in this process: prints one JSON line."""
-    steps, model, batch_size, learning_rate = build(prepared, network, augment, precision, backend)
+    steps, model, batch_size, learning_rate = build(prepared, network, augment, precision, backend, keras_batch_norm)
     from mnist_pipeline import data, models, training
 
     trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
@@ -162,6 +166,21 @@ def throughput(args):
                   + (" -- over the ~20 % budget" if share > 0.2 else ""))
 
 
+def batch_norm_comparison(args):
+    before = peak("float32")
+    rates = {"Keras' BatchNormalization": [], "the project's fused one": []}
+    for _ in range(args.rounds):
+        for kind, flag in zip(rates, (["--keras-batch-norm"], [])):
+            rates[kind].append(child(args, "--child", "tuned", "on", "float32", *flag)["images_per_second"])
+    after = peak("float32")
+    print(f"The tuned network, augmentation on, float32; images/s per process, alternating. TensorFlow's float32 "
+          f"matmul peak: {before:.0f} GFLOP/s before, {after:.0f} after")
+    for kind, readings in rates.items():
+        print(f"{kind}: {', '.join(f'{rate:.0f}' for rate in readings)} (median {statistics.median(readings):.0f})")
+    keras_own, fused = (statistics.median(readings) for readings in rates.values())
+    print(f"fused / Keras' own, medians: {fused / keras_own:.2f}x")
+
+
 def per_layer(args):
     for network in NETWORKS:
         fp32, bf16 = (child(args, "--child-layers", network, precision) for precision in PRECISIONS)
@@ -181,21 +200,27 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (the median counts)")
     parser.add_argument("--layers", action="store_true",
                         help="instead: each layer's time per batch in float32 and mixed_bfloat16 (with augmentation)")
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="instead: the tuned network with Keras' BatchNormalization against the project's fused one")
+    parser.add_argument("--rounds", type=int, default=3, help="--batch-norm: measurements of each, alternating")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend of the throughput table "
                         "(default: params runtime.backend; --layers times TensorFlow)")
     parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument("--keras-batch-norm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-layers", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.backend = args.backend or yaml.safe_load((REPO / "params.yaml").read_text())["runtime"]["backend"]
     if args.child:
         measure(args.prepared, args.child[0], args.child[1] == "on", args.child[2], args.images, args.repeats,
-                args.backend)
+                args.backend, args.keras_batch_norm)
     elif args.child_layers:
         measure_layers(args.prepared, *args.child_layers, calls=50)
     elif not Path(args.prepared, "train.npz").exists():
         sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
     elif args.layers:
         per_layer(args)
+    elif args.batch_norm:
+        batch_norm_comparison(args)
     else:
         throughput(args)
 
