@@ -307,7 +307,9 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
     assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
     assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
     assert identity["backend"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
-    assert identity["params"]["augmentation"] is None  # tune.augment is off by default
+    retrain = yaml.safe_load((REPO / "params.yaml").read_text())["retrain"]  # tune.augment is on by default
+    assert identity["params"]["augmentation"] == {name: retrain[name]
+                                                  for name in ("shift_fraction", "rotation_degrees", "zoom_fraction")}
     assert sorted(identity["data"]) == ["dataset.json", "train.npz", "val.npz"]
 
 
