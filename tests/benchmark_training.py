@@ -6,10 +6,13 @@ the same-run float32 and bfloat16 matmul peaks. Each configuration runs in a fre
 runtime settings (threads, determinism). With --layers, instead: each layer's milliseconds per batch on its own, in
 both precisions, to see where bf16 gains and loses. With --batch-norm, instead: the tuned network as retrain trains
 it, built with Keras' own BatchNormalization and with the project's fused one (models.BatchNormalization), in
-alternating processes. Needs data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
+alternating processes. With --augmentation-share, instead: what the augmentation adds to a training step of the
+tuned network, from steps with and without it alternating in one process. Needs data/prepared (`make repro` or
+`dvc pull`). Usage: `make bench`, or
 
     .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
-                                                 [--layers | --batch-norm [--rounds 3]] [--backend tensorflow|jax]
+                                                 [--layers | --batch-norm [--rounds 3] | --augmentation-share [--steps 30]]
+                                                 [--backend tensorflow|jax]
 """
 
 import argparse
@@ -88,6 +91,31 @@ def measure(prepared, network, augment, precision, images, repeats, backend, ker
                       "training_flops_per_image": 3 * forward_flops(model)}))
 
 
+def measure_augmentation_share(prepared, steps_timed, backend):
+    """Milliseconds per training step of the tuned network in float32 with the retrain augmentation in front and
+    without it, on one batch of real digits, the two alternating step by step so that a change in the host's speed
+    touches both alike; and the augmentation's share of a step, 1 - without / with (medians): prints one JSON line."""
+    steps, model, batch_size, learning_rate = build(prepared, "tuned", True, "float32", backend)
+    import keras
+
+    from mnist_pipeline import data, models, training
+
+    trainers = {"with": models.compile_model(training.with_augmentation(model, steps), learning_rate),
+                "without": models.compile_model(keras.models.clone_model(model), learning_rate)}
+    x, y = data.take_subset(*data.load_prepared(prepared, "train"), batch_size, seed=1)
+    for trainer in trainers.values():
+        trainer.train_on_batch(x, y)  # trace
+    milliseconds = {kind: [] for kind in trainers}
+    for _ in range(steps_timed):
+        for kind, trainer in trainers.items():
+            start = time.perf_counter()
+            trainer.train_on_batch(x, y)  # returns the loss as a number, so the step has finished
+            milliseconds[kind].append(1000 * (time.perf_counter() - start))
+    with_, without = (statistics.median(milliseconds[kind]) for kind in ("with", "without"))
+    print(json.dumps({"step_ms_with": with_, "step_ms_without": without, "share": 1 - without / with_,
+                      "steps": steps_timed, "batch_size": batch_size}))
+
+
 def measure_layers(prepared, network, precision, calls):
     """Milliseconds per batch of each layer on its own, forward and backward (augmentation: forward only, as nothing
     before it trains), fed the previous layer's real output: prints one JSON line."""
@@ -158,12 +186,8 @@ def throughput(args):
     for network, augment, precision, rate, gflops in rows:
         print(f"| {network} | {augment} | {precision} | {rate:.0f} | {gflops:.1f} | {gflops / fp32:.0%} | "
               f"{gflops / bf16:.0%} |")
-    rates = {(network, augment, precision): rate for network, augment, precision, rate, _ in rows}
-    for network in NETWORKS:
-        for precision in PRECISIONS:
-            share = 1 - rates[network, "on", precision] / rates[network, "off", precision]
-            print(f"augmentation's share of a {network} training step in {precision}: {share:.0%}"
-                  + (" -- over the ~20 % budget" if share > 0.2 else ""))
+    print("(Augmentation's share of a step, which the host's changes of speed between these processes blur: "
+          "--augmentation-share.)")
 
 
 def batch_norm_comparison(args):
@@ -179,6 +203,18 @@ def batch_norm_comparison(args):
         print(f"{kind}: {', '.join(f'{rate:.0f}' for rate in readings)} (median {statistics.median(readings):.0f})")
     keras_own, fused = (statistics.median(readings) for readings in rates.values())
     print(f"fused / Keras' own, medians: {fused / keras_own:.2f}x")
+
+
+def augmentation_share(args):
+    before = peak("float32")
+    result = child(args, "--child-augmentation", str(args.steps))
+    after = peak("float32")
+    print(f"The tuned network, float32, {args.backend}: {result['step_ms_with']:.1f} ms per training step of "
+          f"{result['batch_size']} images with the augmentation, {result['step_ms_without']:.1f} without (medians of "
+          f"{result['steps']} steps each, alternating). TensorFlow's float32 matmul peak: {before:.0f} GFLOP/s "
+          f"before, {after:.0f} after")
+    print(f"augmentation's share of a training step: {result['share']:.1%}"
+          + (" -- over the ~20 % budget" if result["share"] > 0.2 else ""))
 
 
 def per_layer(args):
@@ -203,11 +239,15 @@ def main():
     parser.add_argument("--batch-norm", action="store_true",
                         help="instead: the tuned network with Keras' BatchNormalization against the project's fused one")
     parser.add_argument("--rounds", type=int, default=3, help="--batch-norm: measurements of each, alternating")
+    parser.add_argument("--augmentation-share", action="store_true",
+                        help="instead: the augmentation's share of a training step of the tuned network")
+    parser.add_argument("--steps", type=int, default=30, help="--augmentation-share: timed steps of each, alternating")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend of the throughput table "
                         "(default: params runtime.backend; --layers times TensorFlow)")
     parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--keras-batch-norm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-layers", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-augmentation", type=int, metavar="STEPS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.backend = args.backend or yaml.safe_load((REPO / "params.yaml").read_text())["runtime"]["backend"]
     if args.child:
@@ -215,12 +255,16 @@ def main():
                 args.backend, args.keras_batch_norm)
     elif args.child_layers:
         measure_layers(args.prepared, *args.child_layers, calls=50)
+    elif args.child_augmentation:
+        measure_augmentation_share(args.prepared, args.child_augmentation, args.backend)
     elif not Path(args.prepared, "train.npz").exists():
         sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
     elif args.layers:
         per_layer(args)
     elif args.batch_norm:
         batch_norm_comparison(args)
+    elif args.augmentation_share:
+        augmentation_share(args)
     else:
         throughput(args)
 
