@@ -22,9 +22,9 @@ def save(directory, model, description: data.Description):
     import keras
 
     training_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # for the container; _in_float32 sees to the layers
+    keras.mixed_precision.set_global_policy("float32")  # for the container; _as_saved sees to the layers
     try:
-        bare = keras.models.clone_model(model, clone_function=_in_float32)
+        bare = keras.models.clone_model(model, clone_function=_as_saved)
     finally:
         keras.mixed_precision.set_global_policy(training_policy)
     bare.set_weights(model.get_weights())
@@ -36,7 +36,7 @@ def save(directory, model, description: data.Description):
     data.save_description(directory, description)
 
 
-def _in_float32(layer):
+def _as_saved(layer):
     # runtime.precision is a way of training (the weights are float32 either way): a saved model computes in
     # float32 wherever it is loaded, and its files do not depend on how it was trained. For the same reason a
     # project layer that only changes how a Keras layer trains (models.BatchNormalization) is saved as that layer.

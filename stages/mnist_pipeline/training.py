@@ -41,8 +41,8 @@ class RandomAffine(layers.Layer):
         transforms = affine_transforms(draw(math.radians(self.rotation_degrees)), 1 + draw(self.zoom_fraction),
                                        draw(self.shift_fraction * height), draw(self.shift_fraction * width),
                                        height, width)
-        # TensorFlow has a native kernel for this; elsewhere (JAX) Keras resamples with gathers, which took 58 % of
-        # a training step on the CPU, so the same arithmetic runs as matrix products there.
+        # TensorFlow has a native kernel for this. Elsewhere (JAX) Keras resamples with gathers, as cheap as these
+        # matrix products on the CPU; the products keep a GPU on dense arithmetic (README: Keras backends).
         if keras.backend.backend() == "tensorflow":
             return ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="constant")
         return resample(images, transforms)
