@@ -7,20 +7,23 @@ runtime settings (threads, determinism). With --layers, instead: each layer's mi
 both precisions, to see where bf16 gains and loses. With --batch-norm, instead: the tuned network as retrain trains
 it, built with Keras' own BatchNormalization and with the project's fused one (models.BatchNormalization), in
 alternating processes. With --augmentation-share, instead: what the augmentation adds to a training step of the
-tuned network, from steps with and without it alternating in one process. Needs data/prepared (`make repro` or
-`dvc pull`). Usage: `make bench`, or
+tuned network, from steps with and without it alternating in one process. With --profile, instead: where the time
+of the tuned network's training steps goes, by kind of TensorFlow op, from TensorFlow's profiler. Needs
+data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
 
     .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
-                                                 [--layers | --batch-norm [--rounds 3] | --augmentation-share [--steps 30]]
-                                                 [--backend tensorflow|jax]
+        [--layers | --batch-norm [--rounds 3] | --augmentation-share [--steps 30] | --profile [--steps 30]]
+        [--backend tensorflow|jax]
 """
 
 import argparse
+import collections
 import json
 import math
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +31,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("baseline", "tuned")
+# Kinds of TensorFlow op, by a part of their type name (oneDNN's kernels carry prefixes such as _MklNative).
+OP_GROUPS = {"convolutions": ("Conv2D",), "batch norm": ("BatchNorm",), "ReLU and max pooling": ("Relu", "MaxPool"),
+             "dense layers": ("MatMul",), "augmentation": ("ImageProjectiveTransform",)}
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
@@ -114,6 +120,41 @@ def measure_augmentation_share(prepared, steps_timed, backend):
     with_, without = (statistics.median(milliseconds[kind]) for kind in ("with", "without"))
     print(json.dumps({"step_ms_with": with_, "step_ms_without": without, "share": 1 - without / with_,
                       "steps": steps_timed, "batch_size": batch_size}))
+
+
+def measure_profile(prepared, steps_timed):
+    """Milliseconds of each TensorFlow op type in `steps_timed` training steps of the tuned network as retrain trains
+    it (float32, augmentation on), summed over the executor's threads, and the steps' wall time, from TensorFlow's
+    profiler: prints one JSON line."""
+    steps, model, batch_size, learning_rate = build(prepared, "tuned", True, "float32", "tensorflow")
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    from mnist_pipeline import data, models, training
+
+    trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
+    x, y = data.take_subset(*data.load_prepared(prepared, "train"), batch_size, seed=1)
+    trainer.train_on_batch(x, y)  # trace
+    with tempfile.TemporaryDirectory() as log:
+        tf.profiler.experimental.start(log)
+        start = time.perf_counter()
+        for _ in range(steps_timed):
+            trainer.train_on_batch(x, y)
+        wall_ms = 1000 * (time.perf_counter() - start)
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(log).rglob("*.xplane.pb")).read_bytes())
+    op_ms = collections.Counter()
+    for plane in space.planes:
+        names = {key: metadata.name for key, metadata in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):  # the executor's threads, where the ops run
+                continue
+            for event in line.events:
+                name = names[event.metadata_id]
+                if "/" in name and ":" in name:  # an op: "scope/.../name:OpType"
+                    op_ms[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9
+    print(json.dumps({"op_ms": op_ms, "wall_ms": wall_ms, "steps": steps_timed, "batch_size": batch_size}))
 
 
 def measure_layers(prepared, network, precision, calls):
@@ -217,6 +258,29 @@ def augmentation_share(args):
           + (" -- over the ~20 % budget" if result["share"] > 0.2 else ""))
 
 
+def profile(args):
+    before = peak("float32")
+    result = child(args, "--child-profile", str(args.steps))
+    after = peak("float32")
+    op_ms, steps = result["op_ms"], result["steps"]
+    total = sum(op_ms.values())
+    groups = collections.Counter()
+    for op_type, ms in op_ms.items():
+        group = next((name for name, parts in OP_GROUPS.items() if any(part in op_type for part in parts)), "other")
+        groups[group] += ms
+    print(f"The tuned network as retrain trains it (float32, augmentation on), {steps} steps of "
+          f"{result['batch_size']} images under TensorFlow's profiler: {result['wall_ms'] / steps:.1f} ms per step, "
+          f"{total / steps:.1f} ms of ops per step over the executor's threads. TensorFlow's float32 matmul peak: "
+          f"{before:.0f} GFLOP/s before, {after:.0f} after")
+    print("| ops | ms per step | share of the ops' time |")
+    print("|---|---|---|")
+    for group, ms in groups.most_common():
+        print(f"| {group} | {ms / steps:.2f} | {ms / total:.1%} |")
+    print("\nThe ten costliest op types:")
+    for op_type, ms in collections.Counter(op_ms).most_common(10):
+        print(f"  {op_type}: {ms / steps:.2f} ms per step ({ms / total:.1%})")
+
+
 def per_layer(args):
     for network in NETWORKS:
         fp32, bf16 = (child(args, "--child-layers", network, precision) for precision in PRECISIONS)
@@ -241,13 +305,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="--batch-norm: measurements of each, alternating")
     parser.add_argument("--augmentation-share", action="store_true",
                         help="instead: the augmentation's share of a training step of the tuned network")
-    parser.add_argument("--steps", type=int, default=30, help="--augmentation-share: timed steps of each, alternating")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: the tuned network's training time by kind of TensorFlow op")
+    parser.add_argument("--steps", type=int, default=30,
+                        help="--augmentation-share: timed steps of each, alternating; --profile: steps profiled")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend of the throughput table "
                         "(default: params runtime.backend; --layers times TensorFlow)")
     parser.add_argument("--child", nargs=3, metavar=("NETWORK", "AUGMENT", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--keras-batch-norm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-layers", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--child-augmentation", type=int, metavar="STEPS", help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", type=int, metavar="STEPS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.backend = args.backend or yaml.safe_load((REPO / "params.yaml").read_text())["runtime"]["backend"]
     if args.child:
@@ -257,6 +325,8 @@ def main():
         measure_layers(args.prepared, *args.child_layers, calls=50)
     elif args.child_augmentation:
         measure_augmentation_share(args.prepared, args.child_augmentation, args.backend)
+    elif args.child_profile:
+        measure_profile(args.prepared, args.child_profile)
     elif not Path(args.prepared, "train.npz").exists():
         sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
     elif args.layers:
@@ -265,6 +335,8 @@ def main():
         batch_norm_comparison(args)
     elif args.augmentation_share:
         augmentation_share(args)
+    elif args.profile:
+        profile(args)
     else:
         throughput(args)
 

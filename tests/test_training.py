@@ -71,8 +71,8 @@ def test_the_augmentation_is_a_small_share_of_a_training_step_of_the_retrain_net
     if backend == "jax":
         pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
     repo, _, _ = smoke_run
-    result = subprocess.run([sys.executable, "tests/benchmark_training.py", "--prepared", str(repo / "data" / "prepared"),
-                             "--backend", backend, "--child-augmentation", "10"],
+    result = subprocess.run([sys.executable, "tests/benchmark_training.py", "--prepared",
+                             str(repo / "data" / "prepared"), "--backend", backend, "--child-augmentation", "10"],
                             cwd=REPO, env=smoke.environment(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     measured = json.loads(result.stdout.strip().splitlines()[-1])
