@@ -31,10 +31,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NETWORKS = ("baseline", "tuned")
+PRECISIONS = ("float32", "mixed_bfloat16")
 # Kinds of TensorFlow op, by a part of their type name (oneDNN's kernels carry prefixes such as _MklNative).
 OP_GROUPS = {"convolutions": ("Conv2D",), "batch norm": ("BatchNorm",), "ReLU and max pooling": ("Relu", "MaxPool"),
              "dense layers": ("MatMul",), "augmentation": ("ImageProjectiveTransform",)}
-PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def forward_flops(model) -> int:
