@@ -10,6 +10,7 @@ def main():
     args = cli.parse_paths(__doc__, "data", "best", "model", "history", "timing")
     all_params = params.load()
     settings = all_params["retrain"]
+    hp = params.load_hyperparameters(args.best)
     runtime.configure(settings["seed"], **all_params["runtime"])
     from mnist_pipeline import models, training
 
@@ -18,7 +19,6 @@ def main():
     x, y = data.take_subset(np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]),
                             settings["train_subset"], settings["seed"])
     del train, val
-    hp = artifacts.read_json(args.best)
     description = data.load_description(args.data)
     model = models.build_cnn_from_description(hp, description)
     steps = training.augmentation(settings["shift_fraction"], settings["rotation_degrees"],

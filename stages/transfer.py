@@ -11,11 +11,11 @@ def main():
     args = cli.parse_paths(__doc__, "model", "best", "data", "metrics", "results", "timing")
     all_params = params.load()
     settings = all_params["transfer"]
+    hp = params.load_hyperparameters(args.best)
     runtime.configure(settings["seed"], **all_params["runtime"])
     from mnist_pipeline import evaluation, transfer
 
     clock = cli.Stopwatch()
-    hp = artifacts.read_json(args.best)
     source, _ = model_files.load(args.model)
     target = data.load_description(args.data)
     x_train, y_train = data.load_prepared(args.data, "train")

@@ -1,4 +1,8 @@
 import copy
+import json
+import re
+import time
+import tracemalloc
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +171,74 @@ def test_yaml_syntax_errors_name_the_file(tmp_path):
     (tmp_path / "params.yaml").write_text("prepare: [unclosed\n")
     with pytest.raises(params.ParamsError, match="params.yaml: not valid YAML"):
         params.load(tmp_path / "params.yaml")
+
+
+def params_file(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def refused_quickly(path, message):
+    """params.load refuses the file with one ParamsError line, in under a second and a few MB of memory."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(params.ParamsError, match=message) as error:
+            params.load(path)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 1 and peak < 20 * 2**20
+    assert "\n" not in str(error.value) and len(str(error.value)) < 300
+
+
+def test_a_key_given_twice_is_refused_as_dvc_refuses_it(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("  seed: 20260101\n", "  seed: 20260101\n  seed: 5\n")
+    refused_quickly(params_file(tmp_path, text), r"params.yaml: line \d+ gives the key 'seed' twice in one mapping")
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]  # 10**10 values
+    refused_quickly(params_file(tmp_path, "\n".join(lines) + "\n"), "params.yaml: line 2 uses a YAML alias")
+
+
+def test_nesting_thousands_deep_is_refused(tmp_path):
+    refused_quickly(params_file(tmp_path, "data: " + "[" * 5000 + "]" * 5000 + "\n"),
+                    "params.yaml: line 1 nests values more than 32 levels deep")
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("baseline.learning_rate", 10**400, "baseline.learning_rate: expected a finite number, got 1000"),
+    ("download.timeout_seconds", 1e300, r"download.timeout_seconds: 1e\+300 is outside \[0, 86400\]"),
+], ids=["a 400-digit integer for a float", "1e300 seconds"])
+def test_numbers_too_large_for_their_key_are_params_errors(tmp_path, path, value, message):
+    refused_quickly(params_file(tmp_path, yaml.safe_dump(changed(path, value))), message)
+
+
+BEST = json.loads((REPO / "models" / "best_hyperparameters.json").read_text())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda best: {k: v for k, v in best.items() if k != "dense_units"}, "dense_units: missing"),
+    (lambda best: {**best, "dense_units": 0}, r"dense_units: 0 is outside \[1, 4096\]"),
+    (lambda best: {**best, "conv2_kernel": 4}, "conv2_kernel: 4 must be odd"),
+    (lambda best: {**best, "learning_rate": "fast"}, "learning_rate: expected a finite number, got 'fast'"),
+    (lambda best: [best], "expected a JSON object of hyperparameters"),
+    (lambda best: "{not json", r"not JSON \(Expecting property name"),
+], ids=["a key missing", "0 units", "an even kernel", "a word for a number", "a list", "not JSON"])
+@pytest.mark.parametrize("stage", ["retrain", "transfer"])
+def test_a_hand_edited_best_hyperparameters_file_is_one_line_before_any_work(tmp_path, stage, edit, message):
+    best = tmp_path / "best.json"
+    edited = edit(BEST)
+    best.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
+    paths = {"retrain": ["--data", "d", "--model", "m", "--history", "h.csv", "--timing", "t.json"],
+             "transfer": ["--model", "m", "--data", "d", "--metrics", "m.json", "--results", "r.csv",
+                          "--timing", "t.json"]}[stage]
+    result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), "--best", str(best), *paths],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.fullmatch(f"{stage}: error: {re.escape(str(best))}: {message}.*\n", result.stderr)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["best.json", "params.yaml"]

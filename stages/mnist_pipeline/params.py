@@ -4,7 +4,11 @@ The schema below is the single description of what params.yaml may hold. An unkn
 type or an out-of-range value raises ParamsError naming the dotted key, e.g. `tune.space.dropout.max`.
 """
 
+import json
 import math
+import reprlib
+import sys
+from pathlib import Path
 
 import yaml
 
@@ -18,9 +22,15 @@ class ParamsError(PipelineError, ValueError):
     pass
 
 
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxdict, _SHORT_REPR.maxlist = 3, 4, 6
+_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = 300
+
+
 def _show(value, limit=100):
-    """A value as an error message quotes it: its repr, cut to about `limit` characters."""
-    text = repr(value)
+    """A value as an error message quotes it: its repr, cut to about `limit` characters. reprlib stops early in
+    long or deeply nested values, so quoting one costs little whatever its size."""
+    text = _SHORT_REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -42,7 +52,8 @@ class Float:
         self.min_exclusive, self.max_exclusive = min_exclusive, max_exclusive
 
     def check(self, value, key):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > sys.float_info.max \
+                or not math.isfinite(value):  # the size check first: a huge integer cannot become a float
             raise ParamsError(f"{key}: expected a finite number, got {_show(value)}")
         if self.min_exclusive and value <= self.min:
             raise ParamsError(f"{key}: {_show(value)} must be above {self.min}")
@@ -180,6 +191,19 @@ CNN_HYPERPARAMETERS = {
 }
 
 
+def load_hyperparameters(path) -> dict:
+    """The best hyperparameters tune wrote (models/best_hyperparameters.json), which a person may also edit: exactly
+    the keys of CNN_HYPERPARAMETERS, each a value the network can be built with."""
+    try:
+        raw = json.loads(Path(path).read_bytes().decode("utf-8"))
+        if not isinstance(raw, dict):
+            raise ParamsError(f"expected a JSON object of hyperparameters, got {_show(raw)}")
+        return Section(CNN_HYPERPARAMETERS).check(raw, "")
+    except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError and ParamsError are ValueErrors
+        problem = error if isinstance(error, ParamsError) else f"not JSON ({error})"
+        raise ParamsError(f"{path}: {problem}") from None
+
+
 def _initial_points_within_trials(bayesian, key):
     if bayesian["num_initial_points"] > bayesian["max_trials"]:
         raise ParamsError(f"{key}.num_initial_points: {bayesian['num_initial_points']} is more than max_trials "
@@ -273,7 +297,7 @@ def _sections_fit_together(checked, key):
 SCHEMA = Section({
     "data": Section({"dataset": Str(choices=list(DATASETS))}),
     "download": Section({
-        "timeout_seconds": Float(min=0, min_exclusive=True),
+        "timeout_seconds": Float(min=0, max=86400, min_exclusive=True),
         "sources": Section({name: ListOf(Source()) for name in DATASETS}),
     }),
     "prepare": Section({
@@ -360,13 +384,57 @@ def validate(raw) -> dict:
     return SCHEMA.check(raw, "")
 
 
+MAX_NESTING = 32  # params.yaml nests 4 deep; a file far deeper is a mistake or an attack on the parser
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load's loader, stricter where a params file gains nothing from YAML's generality: a key given twice
+    in one mapping is an error (DVC refuses such a file too; PyYAML would keep the last), aliases (*name) are refused
+    (a few of them nested expand to billions of values), and so is nesting beyond MAX_NESTING levels (the composer
+    recurses once per level, and the scanner slows quadratically with the depth of [ and { it has open)."""
+
+    depth = 0
+
+    def fetch_flow_collection_start(self, token_class):
+        if self.flow_level >= MAX_NESTING:
+            raise _Refused(f"nests values more than {MAX_NESTING} levels deep", self.get_mark())
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise _Refused("uses a YAML alias (*name); write the value out", self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise _Refused(f"nests values more than {MAX_NESTING} levels deep", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+            if key in seen:
+                raise _Refused(f"gives the key {_show(key)} twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, problem, mark):
+        super().__init__(f"line {mark.line + 1} {problem}")
+
+
 def load(path=PARAMS_FILE) -> dict:
     with open(path, "rb") as f:
         data = f.read()
     try:
-        raw = yaml.safe_load(data.decode("utf-8"))
+        raw = yaml.load(data.decode("utf-8"), Loader=_StrictLoader)
     except UnicodeDecodeError as error:
         raise ParamsError(f"{path}: not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start})") from None
+    except _Refused as error:
+        raise ParamsError(f"{path}: {error}") from None
     except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer too long for Python to read
         raise ParamsError(f"{path}: not valid YAML: {_show(str(error), 300)[1:-1]}") from None
     return validate(raw)
