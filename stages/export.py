@@ -1,12 +1,14 @@
 """export: write the tuned model as a TensorFlow SavedModel (for serving) and as TFLite models in float32 and int8
 (for devices), then run the whole test set through each format's own runtime: size, accuracy and single-image
-latency per format. The SavedModel's bytes differ on every export, so it stays out of dvc.lock (see README)."""
+latency per format. The SavedModel's bytes differ on every export, so it stays out of dvc.lock (see README).
+The SavedModel is converted and measured from the private directory it is written to, before it is moved into
+place: export never runs a SavedModel graph it finds on disk."""
 
 from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import artifacts, cli, data, params, runtime
+from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
 TFLITE_FILES = {"tflite_float32": "float32.tflite", "tflite_int8": "int8.tflite"}
 
@@ -20,16 +22,18 @@ def main():
 
     clock = cli.Stopwatch()
     keras_runner = runners.KerasRunner(args.model, expected=data.load_description(args.data))
-    export.write_saved_model(keras_runner.model, args.saved_model)
     x_train, _ = data.take_subset(*data.load_prepared(args.data, "train"), settings["representative_images"],
                                   settings["seed"])
-    artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_float32"]), export.tflite_float32(args.saved_model))
-    artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_int8"]), export.tflite_int8(args.saved_model, x_train))
-    data.save_description(args.out, keras_runner.description)  # predict names the classes of a .tflite from it
+    with export.fresh_saved_model(keras_runner.model, args.saved_model) as saved_model:
+        artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_float32"]), export.tflite_float32(saved_model))
+        artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_int8"]), export.tflite_int8(saved_model, x_train))
+        saved_model_runner = runners.SavedModelRunner(saved_model)
+    # predict names the classes of a .tflite from it, once it has checked that it describes that file
+    model_files.describe(args.out, keras_runner.description, TFLITE_FILES.values())
     clock.mark("export_seconds")
 
     x_test, y_test = data.load_prepared(args.data, "test")
-    formats = {"keras": (keras_runner, args.model), "saved_model": (runners.SavedModelRunner(args.saved_model), None),
+    formats = {"keras": (keras_runner, args.model), "saved_model": (saved_model_runner, None),
                **{name: (runners.LiteRTRunner(Path(args.out, file), threads), Path(args.out, file))
                   for name, file in TFLITE_FILES.items()}}
     metrics, latency, predicted = {}, {}, {}

@@ -1,17 +1,18 @@
-"""predict: the class of each image file (PNG, JPEG, ...; any size, grey or colour, dark ink on light paper or light
-on dark) by a trained model: a model directory such as models/tuned (Keras), or a .tflite file from export (float32
-or int8, run by LiteRT). Photos are prepared as the dataset's own images were made (see mnist_pipeline/photos.py).
-Not a pipeline stage: a command for using what the pipeline trained. A file that cannot be read gets one error
-line and the others are still predicted; the exit status is then 1."""
+"""predict: the class of each image file (PNG, JPEG, GIF, BMP, TIFF or WebP; any size, grey or colour, 8 or 16 bits,
+dark ink on light paper or light on dark) by a trained model: a model directory such as models/tuned (Keras), or a
+.tflite file from export (float32 or int8, run by LiteRT). Photos are prepared as the dataset's own images were made
+(see mnist_pipeline/photos.py). Not a pipeline stage: a command for using what the pipeline trained.
+
+A file that cannot be read gets one error line, an image with no ink is reported as such, and the other files are
+still predicted; the exit status is then 1. File names print with control characters and undecodable bytes
+escaped."""
 
 import argparse
 import json
+import os
 import sys
 
-import numpy as np
-
-from mnist_pipeline import cli, datasets, photos
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline import cli, photos
 
 
 def parse_args():
@@ -29,47 +30,44 @@ def parse_args():
     return args
 
 
-def photo_box(description):
-    dataset = datasets.DATASETS.get(description.name)
-    height, width, channels = description.image_shape
-    if dataset is None or dataset.photo_box is None or height != width or channels != 1:
-        raise PipelineError(f"the model was trained on {description.title}; predict prepares photos only for the "
-                            "greyscale image sets " + ", ".join(d.title for d in datasets.DATASETS.values()
-                                                                if d.photo_box))
-    return height, dataset.photo_box
-
-
-def result(file, probabilities, class_names, top):
-    best = np.argsort(-probabilities, kind="stable")[:top]
-    return {"file": file, "label": class_names[best[0]], "probability": round(float(probabilities[best[0]]), 4),
-            "top": [{"label": class_names[i], "probability": round(float(probabilities[i]), 4)} for i in best]}
+def shown(name: str) -> str:
+    """A file name as it can be printed anywhere: undecodable bytes as \\xNN, control characters escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def main():
     args = parse_args()
-    from mnist_pipeline import runners
+    sys.stdout.reconfigure(errors="backslashreplace")  # an answer is never lost to the terminal's encoding
+    from mnist_pipeline import predictions
 
-    description = runners.description_for(args.model)
-    side, box = photo_box(description)
-    runner = runners.open_runner(args.model, threads=None)
-    prepared, errors = {}, {}
-    for file in args.images:
+    classifier = predictions.Classifier(args.model)
+    rows, prepared = [], {}
+    for index, file in enumerate(args.images):
+        rows.append({"file": shown(file)})
         try:
-            prepared[file] = photos.prepare(photos.read_grey(file, args.max_pixels), side, box)
-        except (photos.PhotoError, OSError) as error:
-            errors[file] = str(error) if isinstance(error, photos.PhotoError) else f"{file}: {error.strerror or error}"
-            print(f"predict: error: {errors[file]}", file=sys.stderr)
-    probabilities = runner.predict(np.stack(list(prepared.values()))) if prepared else []
-    results = {file: result(file, p, description.class_names, args.top) for file, p in zip(prepared, probabilities)}
-    ordered = [results.get(file) or {"file": file, "error": errors[file]} for file in args.images]
+            prepared[index] = classifier.prepare(file, args.max_pixels)
+        except photos.NoInkError as error:
+            rows[-1]["no_ink"] = str(error)
+        except photos.PhotoError as error:
+            rows[-1]["error"] = str(error)
+        except OSError as error:
+            rows[-1]["error"] = f"{file}: {error.strerror or error}"
+        if "error" in rows[-1]:
+            rows[-1]["error"] = shown(rows[-1]["error"])
+            print(f"predict: error: {rows[-1]['error']}", file=sys.stderr)
+    for index, answer in zip(prepared, classifier.classify(list(prepared.values()), args.top)):
+        rows[index].update(answer)
     if args.json:
-        print(json.dumps(ordered, indent=2))
+        print(json.dumps(rows, indent=2))
     else:
-        for row in ordered:
+        for row in rows:
             if "label" in row:
                 top = ", ".join(f"{t['label']} {t['probability']:.2%}" for t in row["top"])
                 print(f"{row['file']}: {row['label']} ({row['probability']:.2%}); top {len(row['top'])}: {top}")
-    if errors:
+            elif "no_ink" in row:
+                print(f"{row['file']}: not classified: {row['no_ink']}")
+    if any("label" not in row for row in rows):
         sys.exit(1)
 
 

@@ -5,16 +5,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from mnist_pipeline import artifacts, data, model_files, runtime
+from mnist_pipeline.errors import PipelineError
 
 import smoke
 
 runtime.configure(seed=1, threads=2, deterministic=True)
 from mnist_pipeline import models  # noqa: E402
+
+PREDICT = Path(__file__).resolve().parents[1] / "stages" / "predict.py"
 
 DESCRIPTION = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
 HP = {"batch_norm": True, "conv1_filters": 8, "conv1_kernel": 3, "conv2_filters": 8, "conv2_kernel": 3,
@@ -54,8 +59,9 @@ def test_an_architecture_that_would_run_code_is_refused(tmp_path):
     (tmp_path / "model").mkdir()
     artifacts.write_json(tmp_path / "model" / model_files.ARCHITECTURE_FILE, keras.saving.serialize_keras_object(model))
     model.save_weights(tmp_path / "model" / model_files.WEIGHTS_FILE)
-    data.save_description(tmp_path / "model", DESCRIPTION)
-    with pytest.raises(model_files.ModelFileError, match="cannot load the model: .*safe_mode"):
+    # Its dataset.json records the files' hashes as the project's own do: only safe mode stands in the way.
+    model_files.describe(tmp_path / "model", DESCRIPTION, [model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE])
+    with pytest.raises(model_files.ModelFileError, match="model.json: cannot build the model: .*safe_mode"):
         model_files.load(tmp_path / "model")
 
 
@@ -63,7 +69,7 @@ def test_a_directory_without_a_model_is_one_clear_error(tmp_path):
     with pytest.raises(model_files.ModelFileError, match="is not a model directory: it has no model.json"):
         model_files.load(tmp_path)
     (tmp_path / model_files.ARCHITECTURE_FILE).write_text("{not json")
-    with pytest.raises(model_files.ModelFileError, match="cannot load the model"):
+    with pytest.raises(model_files.ModelFileError, match="no dataset.json"):
         model_files.load(tmp_path)
 
 
@@ -128,3 +134,91 @@ def test_a_model_trained_under_jax_runs_on_tensorflow_with_the_same_predictions(
     loaded, _ = model_files.load(tmp_path / "jax")
     probe = np.random.default_rng(1).random((32, 28, 28, 1), dtype=np.float32)  # as the training script drew it
     np.testing.assert_allclose(loaded.predict(probe, verbose=0), np.load(tmp_path / "jax.npy"), atol=1e-5)
+
+
+def test_the_weights_file_holds_the_layers_weights_only_with_the_trained_values(tmp_path):
+    model = models.build_cnn_from_description(HP, DESCRIPTION)
+    rng = np.random.default_rng(0)
+    model.fit(rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64), batch_size=32, verbose=0)
+    model_files.save(tmp_path / "model", model, DESCRIPTION)
+    with h5py.File(tmp_path / "model" / model_files.WEIGHTS_FILE) as weights:
+        assert "optimizer" not in weights  # Adam's two moments would triple the file
+    loaded, _ = model_files.load(tmp_path / "model")
+    for saved, trained in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, trained)
+
+
+SERVE_AND_WRITE = """
+import sys
+import tensorflow as tf
+
+class Planted(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+    def serve(self, images):
+        tf.io.write_file(sys.argv[2], "the graph ran")
+        return tf.ones([tf.shape(images)[0], 10]) / 10
+
+module = Planted()
+tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": module.serve})
+"""
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """A real model directory into which a SavedModel was planted whose graph writes a file when it runs."""
+    model_files.save(tmp_path / "model", models.build_cnn_from_description(HP, DESCRIPTION), DESCRIPTION)
+    marker = tmp_path / "written-by-the-graph"
+    subprocess.run([sys.executable, "-c", SERVE_AND_WRITE, str(tmp_path / "model"), str(marker)], check=True,
+                   env=smoke.environment(), capture_output=True)
+    assert (tmp_path / "model" / "saved_model.pb").is_file() and not marker.exists()
+    return tmp_path / "model", marker
+
+
+def test_a_directory_holding_a_saved_model_is_refused_and_its_graph_never_runs(planted, tmp_path):
+    directory, marker = planted
+    with pytest.raises(model_files.ModelFileError, match="holds a SavedModel .* refused"):
+        model_files.load(directory)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    result = subprocess.run([sys.executable, str(PREDICT), "--model", str(directory), str(tmp_path / "one.png")],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"predict: error: {directory} holds a SavedModel (saved_model.pb), whose graph may run "
+                             "any code when loaded: refused; give a model directory (model.json) or a .tflite file\n")
+    assert not marker.exists()
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model_files.save(tmp_path / "model", models.build_cnn_from_description(HP, DESCRIPTION), DESCRIPTION)
+    return tmp_path / "model"
+
+
+def rewrite_description(directory, **fields):
+    path = directory / data.DESCRIPTION_FILE
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "dataset.json").write_text("{'name': 'mnist'"), r"dataset.json: not JSON \(Expecting property"),
+    (lambda d: rewrite_description(d, class_names=None), r"dataset.json: class_names: expected a list of at least 2"),
+    (lambda d: (d / "dataset.json").write_text('{"name": "mnist"}'), "dataset.json: no title"),
+    (lambda d: rewrite_description(d, image_shape=[28, 28]), r"dataset.json: image_shape: expected \[height, width"),
+    (lambda d: model_files.describe(d, DESCRIPTION._replace(class_names=("a", "b", "c")),
+                                    [model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE]),
+     "model: the network scores 10 classes, but its dataset.json names 3"),
+    (lambda d: model_files.describe(d, DESCRIPTION._replace(image_shape=(32, 32, 3)),
+                                    [model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE]),
+     "model: the network takes 28x28x1 images, but its dataset.json describes 32x32x3 ones"),
+    (lambda d: (d / model_files.WEIGHTS_FILE).write_bytes((d / model_files.WEIGHTS_FILE).read_bytes()[:5000]),
+     r"model.weights.h5: not the file .*dataset.json records \(its sha256 differs\)"),
+    (lambda d: data.save_description(d, DESCRIPTION._replace(name="fashion_mnist", title="Fashion-MNIST")),
+     "dataset.json does not describe model.json .*: it belongs to another model"),
+], ids=["not JSON", "class names missing", "a field missing", "a 2-d shape", "3 classes for a 10-way output",
+        "a shape the network does not take", "a truncated weights file", "another dataset's description"])
+def test_model_files_that_do_not_fit_are_one_line_naming_the_file(saved, damage, message):
+    damage(saved)
+    with pytest.raises(PipelineError, match=message) as error:
+        model_files.load(saved)
+    assert str(saved) in str(error.value) and "\n" not in str(error.value)

@@ -67,9 +67,25 @@ def test_the_ink_is_scaled_into_a_20_pixel_box_with_its_centre_of_mass_in_the_mi
     assert np.allclose(centre, 14, atol=0.5)
 
 
-def test_a_blank_image_gives_a_blank_input(tmp_path):
-    Image.new("L", (50, 40), 255).save(tmp_path / "blank.png")
-    assert not prepared(tmp_path / "blank.png").any()
+@pytest.mark.parametrize("image", [
+    Image.new("L", (50, 40), 255),
+    Image.new("RGB", (50, 40), (90, 120, 200)),
+    Image.new("RGBA", (50, 40), (0, 0, 0, 0)),
+    Image.fromarray(np.full((40, 50), 30000, np.uint16)),
+    Image.fromarray(np.random.default_rng(0).integers(120, 130, (40, 50), dtype=np.uint8)),
+], ids=["blank", "uniform colour", "fully transparent", "uniform 16-bit", "faint noise"])
+def test_an_image_with_no_ink_is_refused_rather_than_made_an_empty_input(image, tmp_path):
+    image.save(tmp_path / "no-ink.png")
+    with pytest.raises(photos.NoInkError, match="no ink found"):
+        prepared(tmp_path / "no-ink.png")
+
+
+def test_sixteen_bit_grey_levels_are_scaled_not_clipped(digits, tmp_path):
+    digit = digits[0][0]
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
+    np.testing.assert_allclose(photos.read_grey(tmp_path / "sixteen.png"), digit, atol=1e-3)
+    np.testing.assert_allclose(prepared(tmp_path / "sixteen.png"), digit / 255.0, atol=0.02)
 
 
 def png_chunk(kind, payload):
@@ -84,6 +100,13 @@ def png_header_only(width, height):
             + png_chunk(b"IEND", b""))
 
 
+def odd_dds():
+    """A DDS header with a pixel format Pillow's DDS decoder does not know: it raises NotImplementedError."""
+    header = struct.pack("<4s7I44x", b"DDS ", 124, 0x1007, 8, 8, 0, 0, 0)
+    pixel_format = struct.pack("<2I4s5I", 32, 0x4, b"XXXX", 0, 0, 0, 0, 0)
+    return header + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0) + bytes(256)
+
+
 def bad_files(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "notes.png").write_text("not an image at all")
@@ -92,9 +115,15 @@ def bad_files(tmp_path):
     (tmp_path / "huge.png").write_bytes(png_header_only(8000, 8000))
     (tmp_path / "enormous.png").write_bytes(png_header_only(100000, 100000))
     (tmp_path / "folder.png").mkdir()
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "texture.dds")
+    (tmp_path / "odd.dds").write_bytes(odd_dds())
+    Image.fromarray(np.zeros((8, 8), np.float32), "F").save(tmp_path / "scan.spi", format="SPIDER")
     return {
         "empty.png": "is empty",
-        "notes.png": "not an image Pillow can read",
+        "notes.png": "not a PNG, JPEG, GIF, BMP, TIFF or WebP image",
+        "texture.dds": "not a PNG, JPEG, GIF, BMP, TIFF or WebP image",
+        "odd.dds": "not a PNG, JPEG, GIF, BMP, TIFF or WebP image",
+        "scan.spi": "not a PNG, JPEG, GIF, BMP, TIFF or WebP image",
         "cut.png": "cannot decode the image",
         "huge.png": "8000x8000 pixels is more than the limit of 40000000",
         "enormous.png": "more than the limit",

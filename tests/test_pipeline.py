@@ -101,7 +101,8 @@ def test_predict_on_test_digits_written_as_image_files_matches_the_model_s_test_
         with open(Path(repo, "metrics/confusion/tuned.csv"), newline="") as f:
             reference = np.array([int(row["predicted"]) for row, _ in zip(csv.DictReader(f), range(300))])
     else:
-        reference = runners.open_runner(Path(repo, model), threads=2).predict(images[..., None] / np.float32(255))
+        runner, _ = runners.open_runner(Path(repo, model), threads=2)
+        reference = runner.predict(images[..., None] / np.float32(255))
         reference = reference.argmax(axis=1)
     expected = np.mean(reference == labels)
     for name, row in zip(VARIANTS, predicted):

@@ -1,6 +1,8 @@
 """The predict command as a user runs it: a subprocess on real files, text or JSON out, one error line per bad file."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from mnist_pipeline import data, datasets, model_files, runtime
 runtime.configure(seed=1, threads=2, deterministic=True)
 from mnist_pipeline import export, models  # noqa: E402
 
+import smoke  # noqa: E402
 from test_photos import bad_files  # noqa: E402
 
 PREDICT = Path(__file__).resolve().parents[1] / "stages" / "predict.py"
@@ -33,19 +36,15 @@ def tflite(tmp_path_factory):
     writes it. (The pipeline tests run predict on trained models, in Keras and as int8.)"""
     root = tmp_path_factory.mktemp("predict")
     model = build_and_save(root / "model", "fashion_mnist")
-    export.write_saved_model(model, root / "serving")
     (root / "export").mkdir()
-    (root / "export" / "float32.tflite").write_bytes(export.tflite_float32(root / "serving"))
-    data.save_description(root / "export", data.describe(datasets.DATASETS["fashion_mnist"]))
+    with export.fresh_saved_model(model, root / "serving") as saved_model:
+        (root / "export" / "float32.tflite").write_bytes(export.tflite_float32(saved_model))
+    model_files.describe(root / "export", data.describe(datasets.DATASETS["fashion_mnist"]), ["float32.tflite"])
     return root / "export" / "float32.tflite"
 
 
-def predict(*args):
-    """The command's result, less the one line LiteRT's runtime prints on its own ("INFO: Created TensorFlow Lite
-    XNNPACK delegate for CPU.")."""
-    result = subprocess.run([sys.executable, str(PREDICT), *map(str, args)], capture_output=True, text=True)
-    result.stderr = "".join(line for line in result.stderr.splitlines(keepends=True) if not line.startswith("INFO: "))
-    return result
+def predict(*args, env=None):
+    return subprocess.run([sys.executable, str(PREDICT), *map(str, args)], capture_output=True, text=True, env=env)
 
 
 def a_shirt(path):
@@ -93,9 +92,49 @@ def test_a_model_that_cannot_be_used_is_one_error_line(tmp_path):
     build_and_save(tmp_path / "cifar", "cifar10")
     a_shirt(tmp_path / "shirt.png")
     for model, message in ((tmp_path / "cifar", "trained on CIFAR-10; predict prepares photos only for"),
-                           (tmp_path, "no dataset.json"),
+                           (tmp_path, "is not a model directory: it has no model.json"),
                            (tmp_path / "missing.tflite", "missing.tflite: no such file or directory")):
         result = predict("--model", model, tmp_path / "shirt.png")
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.startswith("predict: error: ") and message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_names_with_control_characters_or_undecodable_bytes_print_escaped_under_a_strict_encoding(tflite, tmp_path):
+    folder = os.fsencode(tmp_path)
+    odd = [folder + b"/caf\xe9-latin1.png", folder + "/line\nbreak-\x1b[31m-zwölf.png".encode()]
+    for name in odd:
+        a_shirt(os.fsdecode(name))
+    env = {**smoke.environment(), "PYTHONIOENCODING": "ascii:strict"}
+    result = predict("--model", tflite, *map(os.fsdecode, odd), tmp_path / "gone\x07.png", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [f"{tmp_path}/caf\\xe9-latin1.png",
+                                                       f"{tmp_path}/line\\nbreak-\\x1b[31m-zw\\xf6lf.png"]
+    assert result.stderr == f"predict: error: {tmp_path}/gone\\x07.png: No such file or directory\n"
+    rows = json.loads(predict("--json", "--model", tflite, *map(os.fsdecode, odd), env=env).stdout)
+    assert [row["file"] for row in rows] == [f"{tmp_path}/caf\\xe9-latin1.png",
+                                             f"{tmp_path}/line\\nbreak-\\x1b[31m-zwölf.png"]
+
+
+def test_an_image_with_no_ink_is_reported_as_such_and_not_classified(tflite, tmp_path):
+    Image.new("RGBA", (30, 30), (0, 0, 0, 0)).save(tmp_path / "transparent.png")
+    shirt = a_shirt(tmp_path / "shirt.png")
+    result = predict("--model", tflite, tmp_path / "transparent.png", shirt)
+    assert result.returncode == 1 and result.stderr == ""
+    blank, answered = result.stdout.splitlines()
+    assert blank.startswith(f"{tmp_path / 'transparent.png'}: not classified: no ink found")
+    assert answered.startswith(f"{shirt}: ")
+    rows = json.loads(predict("--json", "--model", tflite, tmp_path / "transparent.png").stdout)
+    assert rows == [{"file": str(tmp_path / "transparent.png"), "no_ink": rows[0]["no_ink"]}]
+    assert rows[0]["no_ink"].startswith("no ink found")
+
+
+def test_a_broken_dataset_json_beside_the_model_is_one_line(tflite, tmp_path):
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    (export_dir / "float32.tflite").write_bytes(tflite.read_bytes())
+    (export_dir / "dataset.json").write_text('{"name": "fashion_mnist", "title": ')
+    result = predict("--model", export_dir / "float32.tflite", a_shirt(tmp_path / "shirt.png"))
+    assert result.returncode == 1 and result.stdout == ""
+    assert re.fullmatch(rf"predict: error: {re.escape(str(export_dir))}/dataset.json: not JSON \(.*\)\n", result.stderr)

@@ -7,6 +7,9 @@ import os
 import shutil
 import socket
 import stat
+import struct
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -342,3 +345,111 @@ def test_a_debian_package_that_does_not_exist_is_a_source_failure(tmp_path):
     with pytest.raises(sources.AllSourcesFailed, match="apt-get download failed: .*no-such-dataset-package"):
         download(CHECKSUMS, [sources.DebianSource("no-such-dataset-package")], tmp_path / "raw", timeout=60)
     assert leftovers(tmp_path) == []
+
+
+class ScriptedServer:
+    """A real TCP server on 127.0.0.1 that answers its n-th connection with `answers[n]` (the last one repeating):
+    "drip" sends a status line and headers one byte every 0.5 s; "reset" closes the connection with a TCP reset;
+    "503" answers 503 Service Unavailable; "good" serves the small files of the /good/ mirror, gzipped."""
+
+    def __init__(self, answers):
+        self.answers, self.connections = answers, 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(30)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            answer = self.answers[min(self.connections, len(self.answers) - 1)]
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(connection, answer), daemon=True).start()
+
+    @staticmethod
+    def _answer(connection, answer):
+        with connection:
+            request = connection.recv(65536).decode()
+            try:
+                if answer == "drip":
+                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Padding: " + b"x" * 200:
+                        connection.sendall(bytes([byte]))
+                        time.sleep(0.5)
+                elif answer == "reset":
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                elif answer == "503":
+                    connection.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+                else:
+                    name = request.split()[1].rsplit("/", 1)[-1].removesuffix(".gz")
+                    body = gzip.compress(small_files()[name], mtime=0)
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            except OSError:  # the client gave up
+                pass
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+    yield lambda *answers: servers.append(ScriptedServer(answers)) or servers[-1]
+    for server in servers:
+        server.close()
+
+
+def test_a_server_dripping_its_status_line_and_headers_cannot_beat_the_deadline(scripted, tmp_path):
+    server = scripted("drip")
+    start = time.monotonic()
+    with pytest.raises(sources.AllSourcesFailed) as error:
+        download(CHECKSUMS, [sources.MirrorSource(server.url)], tmp_path / "raw", timeout=2)
+    assert time.monotonic() - start < 3.5
+    [(_, reason)] = error.value.failures
+    assert reason == f"{server.url}small-images.gz: not done within the 2 s this source is given"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("first", ["503", "reset"])
+def test_a_5xx_answer_or_a_reset_connection_is_retried_once_after_a_pause(scripted, tmp_path, first, capfd):
+    server = scripted(first, "good")
+    start = time.monotonic()
+    assert download(CHECKSUMS, [sources.MirrorSource(server.url)], tmp_path / "raw") == server.url
+    assert time.monotonic() - start >= sources.RETRY_PAUSE_SECONDS
+    assert server.connections == 3  # the first file twice, the second once
+    assert "trying once more in 1 s" in capfd.readouterr().err
+
+
+def test_a_mirror_that_fails_twice_gives_way_to_the_next_source(scripted, mirror_server, tmp_path):
+    failing = scripted("503")
+    used = download(CHECKSUMS, [sources.MirrorSource(failing.url), mirror(mirror_server, "good")], tmp_path / "raw")
+    assert used.endswith("/good/") and failing.connections == 2
+
+
+KILLED_DOWNLOAD = """
+import sys
+from mnist_pipeline import sources
+from test_sources import CHECKSUMS
+sources.download_dataset(CHECKSUMS, [sources.MirrorSource(sys.argv[1])], sys.argv[2], timeout_seconds=60)
+"""
+
+
+def test_what_a_killed_download_left_is_removed_by_the_next_and_nothing_else(scripted, mirror_server, tmp_path):
+    server = scripted("drip")
+    out = tmp_path / "data" / "raw"
+    killed = subprocess.Popen([sys.executable, "-c", KILLED_DOWNLOAD, server.url, str(out)],
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 30
+    while not list(out.parent.glob(".tmp-raw-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    killed.kill()
+    killed.wait()
+    [left] = out.parent.glob(".tmp-raw-*")
+    (out.parent / ".tmp-raw-mine").mkdir()  # a directory of the user's, however it is named
+    download(CHECKSUMS, [mirror(mirror_server, "good")], out)
+    assert leftovers(out.parent) == [".tmp-raw-mine", "raw"] and not left.exists()
+    assert sorted(p.name for p in out.iterdir()) == list(NAMES)

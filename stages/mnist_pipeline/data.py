@@ -7,8 +7,13 @@ from typing import NamedTuple
 import numpy as np
 
 from . import artifacts
+from .errors import PipelineError, quote
 
 DESCRIPTION_FILE = "dataset.json"
+
+
+class DescriptionError(PipelineError, ValueError):
+    """A dataset.json that does not describe a dataset as this project writes one."""
 
 
 class Description(NamedTuple):
@@ -27,14 +32,61 @@ def describe(dataset) -> Description:
     return Description(dataset.name, dataset.title, tuple(dataset.image_shape), tuple(dataset.class_names))
 
 
-def save_description(prepared_dir, description: Description):
-    artifacts.write_json(Path(prepared_dir, DESCRIPTION_FILE), description._asdict())
+def save_description(directory, description: Description, model_files: dict | None = None):
+    """dataset.json in `directory`. Beside a model's files, `model_files` ({file name: sha256}) says which files it
+    describes (model_files.describe_model writes it so)."""
+    fields = description._asdict()
+    if model_files:
+        fields["model_files"] = dict(sorted(model_files.items()))
+    artifacts.write_json(Path(directory, DESCRIPTION_FILE), fields)
 
 
-def load_description(prepared_dir) -> Description:
-    with open(Path(prepared_dir, DESCRIPTION_FILE), encoding="utf-8") as f:
-        fields = json.load(f)
-    return Description(fields["name"], fields["title"], tuple(fields["image_shape"]), tuple(fields["class_names"]))
+def load_description(directory) -> Description:
+    return read_description(directory)[0]
+
+
+def read_description(directory):
+    """(Description, {file name: sha256} of the model files it describes, empty beside data) from `directory`'s
+    dataset.json, every field checked: a hand-edited or foreign file is one line naming it and the field."""
+    path = Path(directory, DESCRIPTION_FILE)
+    try:
+        fields = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise DescriptionError(f"{path}: not JSON ({error})") from None
+    if not isinstance(fields, dict):
+        raise DescriptionError(f"{path}: expected a JSON object, got {quote(fields)}")
+    for name, (check, expected) in _FIELDS.items():
+        if name not in fields:
+            raise DescriptionError(f"{path}: no {name}")
+        if not check(fields[name]):
+            raise DescriptionError(f"{path}: {name}: expected {expected}, got {quote(fields[name])}")
+    model_files = fields.get("model_files", {})
+    if not isinstance(model_files, dict) or not all(isinstance(v, str) for v in model_files.values()):
+        raise DescriptionError(f"{path}: model_files: expected an object of file name to sha256")
+    return Description(fields["name"], fields["title"], tuple(fields["image_shape"]),
+                       tuple(fields["class_names"])), model_files
+
+
+def _text(value):
+    return isinstance(value, str) and 0 < len(value) <= 200
+
+
+def _shape(value):
+    return (isinstance(value, list) and len(value) == 3 and value[2] in (1, 3)
+            and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in value))
+
+
+def _class_names(value):
+    return (isinstance(value, list) and 2 <= len(value) <= 10000 and all(_text(v) for v in value)
+            and len(set(value)) == len(value))
+
+
+_FIELDS = {
+    "name": (_text, "a name"),
+    "title": (_text, "a title"),
+    "image_shape": (_shape, "[height, width, channels] with 1 or 3 channels"),
+    "class_names": (_class_names, "a list of at least 2 distinct names"),
+}
 
 
 def normalize(images: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 and in full-integer int8 (weights and activations, input and output), quantized after training with a
 representative set of training images for calibration."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -14,9 +15,12 @@ class ExportError(PipelineError):
     pass
 
 
-def write_saved_model(model, directory):
-    """model.export into a fresh directory beside `directory`, then swapped in. An existing `directory` is replaced
-    only if it is a SavedModel (one this stage wrote before); anything else there is refused and left alone."""
+@contextlib.contextmanager
+def fresh_saved_model(model, directory):
+    """model.export into a new private directory beside `directory`, yielded so that export converts and measures
+    the graph it has just written (never one found on disk), then swapped in as `directory`. An existing `directory`
+    is replaced only if it is a SavedModel (one this stage wrote before); anything else there is refused and left
+    alone. If the block fails, nothing changes."""
     directory = Path(directory)
     if directory.exists() and not Path(directory, "saved_model.pb").is_file():
         raise ExportError(f"{directory} exists and is not a SavedModel; move it away, export will not replace it")
@@ -24,12 +28,17 @@ def write_saved_model(model, directory):
     fresh = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
     try:
         _without_dropout(model).export(str(fresh / "model"), format="tf_saved_model", verbose=False)
-        old = fresh / "old"
+        yield fresh / "model"
         if directory.exists():
-            os.replace(directory, old)
+            os.replace(directory, fresh / "old")
         os.replace(fresh / "model", directory)
     finally:
         shutil.rmtree(fresh)
+
+
+def write_saved_model(model, directory):
+    with fresh_saved_model(model, directory):
+        pass
 
 
 def _without_dropout(model):

@@ -6,14 +6,13 @@ type or an out-of-range value raises ParamsError naming the dotted key, e.g. `tu
 
 import json
 import math
-import reprlib
 import sys
 from pathlib import Path
 
 import yaml
 
 from .datasets import DATASETS
-from .errors import PipelineError
+from .errors import PipelineError, quote
 
 PARAMS_FILE = "params.yaml"
 
@@ -22,27 +21,15 @@ class ParamsError(PipelineError, ValueError):
     pass
 
 
-_SHORT_REPR = reprlib.Repr()
-_SHORT_REPR.maxlevel, _SHORT_REPR.maxdict, _SHORT_REPR.maxlist = 3, 4, 6
-_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = 300
-
-
-def _show(value, limit=100):
-    """A value as an error message quotes it: its repr, cut to about `limit` characters. reprlib stops early in
-    long or deeply nested values, so quoting one costs little whatever its size."""
-    text = _SHORT_REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 class Int:
     def __init__(self, min=None, max=None, odd=False):
         self.min, self.max, self.odd = min, max, odd
 
     def check(self, value, key):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamsError(f"{key}: expected an integer, got {_show(value)}")
+            raise ParamsError(f"{key}: expected an integer, got {quote(value)}")
         if self.odd and value % 2 == 0:
-            raise ParamsError(f"{key}: {_show(value)} must be odd")
+            raise ParamsError(f"{key}: {quote(value)} must be odd")
         return _in_range(value, key, self.min, self.max)
 
 
@@ -54,18 +41,18 @@ class Float:
     def check(self, value, key):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > sys.float_info.max \
                 or not math.isfinite(value):  # the size check first: a huge integer cannot become a float
-            raise ParamsError(f"{key}: expected a finite number, got {_show(value)}")
+            raise ParamsError(f"{key}: expected a finite number, got {quote(value)}")
         if self.min_exclusive and value <= self.min:
-            raise ParamsError(f"{key}: {_show(value)} must be above {self.min}")
+            raise ParamsError(f"{key}: {quote(value)} must be above {self.min}")
         if self.max_exclusive and value >= self.max:
-            raise ParamsError(f"{key}: {_show(value)} must be below {self.max}")
+            raise ParamsError(f"{key}: {quote(value)} must be below {self.max}")
         return float(_in_range(value, key, self.min, self.max))
 
 
 class Bool:
     def check(self, value, key):
         if not isinstance(value, bool):
-            raise ParamsError(f"{key}: expected true or false, got {_show(value)}")
+            raise ParamsError(f"{key}: expected true or false, got {quote(value)}")
         return value
 
 
@@ -75,9 +62,9 @@ class Str:
 
     def check(self, value, key):
         if not isinstance(value, str):
-            raise ParamsError(f"{key}: expected a string, got {_show(value)}")
+            raise ParamsError(f"{key}: expected a string, got {quote(value)}")
         if self.choices is not None and value not in self.choices:
-            raise ParamsError(f"{key}: {_show(value)} is not one of {', '.join(self.choices)}")
+            raise ParamsError(f"{key}: {quote(value)} is not one of {', '.join(self.choices)}")
         return value
 
 
@@ -87,14 +74,14 @@ class ListOf:
 
     def check(self, value, key):
         if not isinstance(value, list) or len(value) < self.min_length:
-            raise ParamsError(f"{key}: expected a list of at least {self.min_length} item(s), got {_show(value)}")
+            raise ParamsError(f"{key}: expected a list of at least {self.min_length} item(s), got {quote(value)}")
         return [self.item.check(v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
 def _check_names(value, expected, key, unknown_reason, missing_reason):
     """`value` (a mapping) has exactly the keys of `expected`; otherwise the first odd key is named."""
     if not isinstance(value, dict):
-        raise ParamsError(f"{key or 'params'}: expected a mapping, got {_show(value)}")
+        raise ParamsError(f"{key or 'params'}: expected a mapping, got {quote(value)}")
     unknown = sorted((name for name in value if name not in expected), key=str)
     if unknown:
         raise ParamsError(f"{_join(key, str(unknown[0])[:100])}: {unknown_reason}")
@@ -135,7 +122,7 @@ class SearchSpace:
         numeric = isinstance(values, (Int, Float))
         if not numeric or not isinstance(spec, dict) or not {"min", "max"} <= set(spec) <= {"min", "max", "step", "log"}:
             expected = "{choice, ...} or {min, max, step?, log?}" if numeric else "{choice: [...]}"
-            raise ParamsError(f"{key}: expected {expected}, got {_show(spec)}")
+            raise ParamsError(f"{key}: expected {expected}, got {quote(spec)}")
         checked = {end: values.check(spec[end], f"{key}.{end}") for end in ("min", "max")}
         if checked["min"] > checked["max"]:
             raise ParamsError(f"{key}: min {checked['min']} is above max {checked['max']}")
@@ -153,17 +140,17 @@ class SearchSpace:
     @staticmethod
     def _check_choices(choices, values, key):
         if not isinstance(choices, list) or not choices:
-            raise ParamsError(f"{key}: expected a non-empty list, got {_show(choices)}")
+            raise ParamsError(f"{key}: expected a non-empty list, got {quote(choices)}")
         checked = [values.check(choice, f"{key}[{i}]") for i, choice in enumerate(choices)]
         if len(set(checked)) != len(checked):
-            raise ParamsError(f"{key}: repeated choices in {_show(choices)}")
+            raise ParamsError(f"{key}: repeated choices in {quote(choices)}")
         return checked
 
 
 def _in_range(value, key, low, high):
     if low is not None and value < low or high is not None and value > high:
         bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
-        raise ParamsError(f"{key}: {_show(value)} is outside {bounds}")
+        raise ParamsError(f"{key}: {quote(value)} is outside {bounds}")
     return value
 
 
@@ -197,7 +184,7 @@ def load_hyperparameters(path) -> dict:
     try:
         raw = json.loads(Path(path).read_bytes().decode("utf-8"))
         if not isinstance(raw, dict):
-            raise ParamsError(f"expected a JSON object of hyperparameters, got {_show(raw)}")
+            raise ParamsError(f"expected a JSON object of hyperparameters, got {quote(raw)}")
         return Section(CNN_HYPERPARAMETERS).check(raw, "")
     except (UnicodeDecodeError, ValueError) as error:  # JSONDecodeError and ParamsError are ValueErrors
         problem = error if isinstance(error, ParamsError) else f"not JSON ({error})"
@@ -234,10 +221,10 @@ class Source:
     def check(self, value, key):
         if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in self.KINDS:
             kinds = ", ".join(f"{{{kind}: {what}}}" for kind, what in self.KINDS.items())
-            raise ParamsError(f"{key}: expected one of {kinds}; got {_show(value)}")
+            raise ParamsError(f"{key}: expected one of {kinds}; got {quote(value)}")
         kind, where = next(iter(value.items()))
         if not isinstance(where, str) or not where:
-            raise ParamsError(f"{key}.{kind}: expected {self.KINDS[kind]}, got {_show(where)}")
+            raise ParamsError(f"{key}.{kind}: expected {self.KINDS[kind]}, got {quote(where)}")
         return {kind: where}
 
 
@@ -247,7 +234,7 @@ class TransferTargets:
 
     def check(self, value, key):
         if not isinstance(value, dict):
-            raise ParamsError(f"{key}: expected a mapping of dataset to dataset, got {_show(value)}")
+            raise ParamsError(f"{key}: expected a mapping of dataset to dataset, got {quote(value)}")
         names = Str(choices=list(DATASETS))
         for source, target in value.items():
             names.check(source, key)
@@ -416,7 +403,7 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
             if key in seen:
-                raise _Refused(f"gives the key {_show(key)} twice in one mapping", key_node.start_mark)
+                raise _Refused(f"gives the key {quote(key)} twice in one mapping", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -436,5 +423,5 @@ def load(path=PARAMS_FILE) -> dict:
     except _Refused as error:
         raise ParamsError(f"{path}: {error}") from None
     except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer too long for Python to read
-        raise ParamsError(f"{path}: not valid YAML: {_show(str(error), 300)[1:-1]}") from None
+        raise ParamsError(f"{path}: not valid YAML: {quote(str(error), 300)[1:-1]}") from None
     return validate(raw)

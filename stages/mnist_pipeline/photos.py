@@ -1,6 +1,8 @@
-"""Image files (PNG, JPEG, any size, grey or colour) turned into the kind of image a model was trained on, the way
-MNIST's digits were made: greyscale, light ink on black, the ink cropped, scaled into a 20x20 box keeping its
-aspect ratio and placed in 28x28 with its centre of mass at pixel (14, 14) (Fashion-MNIST: a 28x28 box)."""
+"""Image files (PNG, JPEG, GIF, BMP, TIFF or WebP; any size, grey or colour, 8 or 16 bits) turned into the kind of
+image a model was trained on, the way MNIST's digits were made: greyscale, light ink on black, the ink cropped,
+scaled into a 20x20 box keeping its aspect ratio and placed in 28x28 with its centre of mass at pixel (14, 14)
+(Fashion-MNIST: a 28x28 box). An image with no ink to find (blank, uniform, fully transparent) is refused rather
+than turned into an empty input that a model would still classify."""
 
 from pathlib import Path
 
@@ -11,47 +13,69 @@ from .errors import PipelineError
 
 MAX_PIXELS = 40_000_000  # checked from the header, before any pixel is decoded
 INK_LEVEL = 0.2  # of the brightest ink: fainter pixels are background when the ink is cropped
+MIN_INK = 20  # grey levels (of 255) the ink must stand out from the paper by; less is no ink at all
+# Pillow opens dozens of formats, some through little-used decoders: only these are tried.
+DECODERS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+DECODER_NAMES = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes for 16-bit grey (and 32-bit int)
 
 
 class PhotoError(PipelineError):
     pass
 
 
+class NoInkError(PhotoError):
+    pass
+
+
 def read_grey(path, max_pixels=MAX_PIXELS) -> np.ndarray:
     """The image at `path` as float32 grey levels 0-255 (height, width), upright as its EXIF orientation says.
-    Transparent pixels count as white paper."""
+    Transparent pixels count as white paper; 16-bit levels are scaled to 0-255, not clipped."""
     path = Path(path)
     if path.is_dir():
         raise PhotoError(f"{path}: is a directory, not an image file")
     if path.stat().st_size == 0:
         raise PhotoError(f"{path}: is empty")
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=DECODERS) as image:
             if image.width * image.height > max_pixels:
                 raise PhotoError(f"{path}: {image.width}x{image.height} pixels is more than the limit of "
                                  f"{max_pixels}")
             image.load()
             image = ImageOps.exif_transpose(image)  # a phone photo's pixels are stored sideways, with a tag saying so
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                paper = Image.new("RGBA", image.size, "white")
-                image = Image.alpha_composite(paper, image.convert("RGBA"))
-            return np.asarray(image.convert("L"), dtype=np.float32)
+            return _grey_levels(image)
+    except PhotoError:
+        raise
     except UnidentifiedImageError:
-        raise PhotoError(f"{path}: not an image Pillow can read (PNG, JPEG, ...)") from None
+        raise PhotoError(f"{path}: not a {DECODER_NAMES} image") from None
     except Image.DecompressionBombError:  # Pillow's own check, made while it opens the file
         raise PhotoError(f"{path}: more than the limit of pixels Pillow opens ({2 * Image.MAX_IMAGE_PIXELS})") from None
-    except (OSError, SyntaxError, ValueError) as error:  # cut or corrupt image data
-        raise PhotoError(f"{path}: cannot decode the image ({error})") from None
+    except Exception as error:  # cut or corrupt data: each decoder fails in its own way (OSError, SyntaxError, ...)
+        raise PhotoError(f"{path}: cannot decode the image ({type(error).__name__}: {error})") from None
+
+
+def _grey_levels(image) -> np.ndarray:
+    if image.mode in SIXTEEN_BIT_MODES:  # Pillow's own conversion to L clips 16-bit levels at 255
+        return np.asarray(image, dtype=np.float32) * np.float32(255 / 65535)
+    if image.mode == "F":
+        levels = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        return np.clip(levels * 255 if levels.max(initial=0) <= 1 else levels, 0, 255)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        paper = Image.new("RGBA", image.size, "white")
+        image = Image.alpha_composite(paper, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float32)
 
 
 def prepare(grey: np.ndarray, image_side: int, box: int) -> np.ndarray:
-    """A (image_side, image_side, 1) float32 image in [0, 1] from grey levels: see the module's description."""
+    """A (image_side, image_side, 1) float32 image in [0, 1] from grey levels: see the module's description. Raises
+    NoInkError when nothing stands out from the paper by MIN_INK grey levels."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     ink = 255.0 - grey if np.median(border) > 127.5 else grey.copy()  # dark ink on light paper: invert
     ink -= np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]]))
     ink = np.clip(ink, 0, None)
-    if ink.max() <= 0:
-        return np.zeros((image_side, image_side, 1), np.float32)
+    if ink.max() < MIN_INK:
+        raise NoInkError(f"no ink found: nothing stands out from the paper by {MIN_INK} of 255 grey levels "
+                         "(a blank, uniform or fully transparent image)")
     rows, columns = np.nonzero(ink > INK_LEVEL * ink.max())
     ink = ink[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
     ink *= 255.0 / ink.max()

