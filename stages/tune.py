@@ -18,13 +18,15 @@ AUGMENTATION = ("shift_fraction", "rotation_degrees", "zoom_fraction")  # of par
 
 
 def main():
-    runtime.reexec_with_fixed_hash_seed()
     args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "progress", "metrics", "timing")
     all_params = params.load()
     settings = all_params["tune"]
     worker = distributed.worker_name()
     if worker:  # started by a tune stage with tune.workers > 0, here or on another machine
         distributed.end_with_parent()
+        distributed.heartbeat(args.workspace, worker, settings["worker_silence_seconds"])
+    elif settings["workers"]:
+        distributed.oracle_service()  # Keras Tuner's internals are there, before anything trains
     search_root = Path(args.workspace) if worker else workspace.claim(args.workspace)
     threads = distributed.trial_threads(settings["workers"], all_params["runtime"]["threads"])
     runtime.configure(settings["seed"], **{**all_params["runtime"], "threads": threads},
@@ -46,7 +48,7 @@ def main():
     if reused:
         print(f"resuming search {project.name}: {reused} finished trial(s) reused")
     if settings["workers"]:
-        trial_seconds = distributed.search(tuner, settings["workers"])
+        trial_seconds = distributed.search(tuner, settings["workers"], settings["worker_silence_seconds"])
     else:
         search(tuner, args.data, settings)
         trial_seconds = tuner.trial_seconds
@@ -87,4 +89,5 @@ def search(tuner, data_dir, settings):
 
 
 if __name__ == "__main__":
+    runtime.reexec_with_fixed_hash_seed()  # before cli.run takes over stderr: an exec would lose its relay
     cli.run(main)

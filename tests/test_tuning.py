@@ -17,6 +17,7 @@ import yaml
 
 from mnist_pipeline import artifacts, data, datasets
 from mnist_pipeline import workspace as workspace_module
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import CNN_HYPERPARAMETERS
 
 import smoke
@@ -51,11 +52,12 @@ OUTPUTS = ("best.json", "trials.csv", "progress.csv", "tune.json", "timing.json"
 
 
 def tune_command(workdir, prepared, learning_rates, max_trials, workspace=None, epochs=2, algorithm="random",
-                 settings=None, workers=0):
+                 settings=None, workers=0, silence=60):
     """Write params for a search over `learning_rates` only (with `algorithm` and its `settings` over the defaults)
     and return the command that runs the tune stage."""
     defaults = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
-    tune = {**defaults, "algorithm": algorithm, "workers": workers, "epochs": epochs, "train_subset": 0, "seed": 11,
+    tune = {**defaults, "algorithm": algorithm, "workers": workers, "worker_silence_seconds": silence,
+            "epochs": epochs, "train_subset": 0, "seed": 11,
             "random": {"max_trials": max_trials},
             "space": {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}}}
     tune[algorithm] = {**tune[algorithm], **(settings or {})}
@@ -411,6 +413,64 @@ def test_a_killed_worker_ends_the_stage_at_once_and_the_rerun_finishes_the_searc
     identity = json.loads((search_dir(tmp_path / "search") / "search.json").read_text())
     assert identity["backend"]["intra_op_threads"] == 1  # runtime.threads (2) shared by the two workers
     assert stage_processes(tmp_path) == {}
+
+
+def ongoing_trial(search, worker, deadline):
+    """The id of the trial `worker` holds, as oracle.json says once the stage has saved it, or None at the deadline."""
+    while time.monotonic() < deadline:
+        for path in search.glob("*/oracle.json"):
+            try:
+                trial = json.loads(path.read_text())["ongoing_trials"].get(worker)
+            except (ValueError, KeyError):
+                trial = None
+            if trial is not None:
+                return trial
+        time.sleep(0.02)
+    return None
+
+
+def test_a_stopped_worker_is_named_within_the_silence_limit_and_the_rerun_finishes_the_search(tiny_prepared,
+                                                                                              tmp_path):
+    rates = [0.001, 0.002, 0.003, 0.004]
+    command = tune_command(tmp_path, tiny_prepared, rates, max_trials=4, epochs=6, workers=2, silence=8)
+    stage = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    held = ongoing_trial(tmp_path / "search", "worker2", time.monotonic() + 240)
+    assert held is not None, "worker2 never started a trial"
+    [worker] = [pid for pid, environ in stage_processes(tmp_path).items()
+                if environ.get("KERASTUNER_TUNER_ID") == "worker2"]
+    os.kill(worker, signal.SIGSTOP)
+    stopped = time.monotonic()
+    _, stderr = stage.communicate(timeout=120)
+    # worker1 may finish every other trial meanwhile; the stage then waits only for the stopped one's silence.
+    assert time.monotonic() - stopped < 8 + 20
+    assert stage.returncode == 1
+    assert stderr.strip().splitlines()[-1] == (
+        f"tune: error: worker2 sent no heartbeat for 8 s (stopped, hung, or its machine gone) during trial {held}; "
+        "it and the other workers were stopped, the trials that finished are kept, and the next run of tune "
+        "resumes the search")
+    assert stage_processes(tmp_path) == {}
+    search = search_dir(tmp_path / "search")
+
+    # A longer limit resumes the same search: the silence limit decides nothing in the trials.
+    result, trials, results = run_tune(tmp_path, tiny_prepared, rates, max_trials=4, epochs=6, workers=2, silence=30)
+    assert f"oracle of search {search.name} listening" in result.stdout and search_dir(tmp_path / "search") == search
+    assert sorted(float(row["learning_rate"]) for row in trials) == rates
+    assert {row["status"] for row in trials} == {"COMPLETED"}
+    assert held in results["timing.json"]["trial_seconds"]  # the stopped worker's trial was trained again
+    assert stage_processes(tmp_path) == {}
+
+
+def test_keras_tuner_internals_the_oracle_needs_are_checked_with_the_pinned_version_named():
+    from mnist_pipeline import distributed
+
+    pinned = re.search(r"^keras-tuner\[bayesian\]==(\S+)", (REPO / "requirements.in").read_text(), re.M).group(1)
+    assert distributed.KERAS_TUNER_TESTED == pinned
+    assert set(distributed.oracle_service()) == {"get_service_grpc", "OracleServicer"}
+    missing = "keras_tuner.src.protos.get_service_of_another_release"
+    with pytest.raises(PipelineError, match=rf"^keras-tuner \S+ has no {missing}, which a distributed search .* "
+                                            rf"keras-tuner {re.escape(pinned)} \(requirements.in\): install"):
+        distributed.oracle_service({"keras_tuner.src.protos": "get_service_of_another_release"})
 
 
 def test_a_worker_with_other_code_or_params_finds_no_search_to_join(tmp_path):

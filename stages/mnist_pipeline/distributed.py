@@ -6,8 +6,17 @@ worker asks the oracle for a trial, trains it, reports back and asks again, unti
 them share the search directory. Workers on other machines join the same way (README, "Distributed search").
 
 The oracle has no authentication: it listens on 127.0.0.1 unless MNIST_DVC_ORACLE_ADDRESS names another address.
+
+Each worker touches `<workspace>/<worker>.heartbeat` every few seconds from a thread of its own, from the moment it
+starts; a worker whose heartbeat stops for tune.worker_silence_seconds (stopped, hung, or its machine gone) ends the search like a worker that died:
+the trials that finished are kept and the next run resumes, retraining the silent worker's trial.
+
+Keras Tuner has a chief mode of its own (KERASTUNER_TUNER_ID=chief), but it serves on a fixed port from the
+environment, checks for the end every 30 s and cannot watch its workers; so the stage serves the oracle with Keras
+Tuner's internal gRPC service instead (ORACLE_SERVICE: checked when a distributed search starts).
 """
 
+import importlib
 import json
 import os
 import signal
@@ -16,6 +25,7 @@ import sys
 import threading
 import time
 from concurrent import futures
+from pathlib import Path
 
 from .errors import PipelineError
 
@@ -24,6 +34,11 @@ DEFAULT_ADDRESS = "127.0.0.1:0"  # port 0: the system picks a free port
 PARENT_VARIABLE = "MNIST_DVC_WORKER_OF"  # set on the workers the stage starts, so that they end when it does
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10
+HEARTBEAT_SUFFIX = ".heartbeat"
+# The internals of Keras Tuner the oracle is served with, as in the release this was written against.
+KERAS_TUNER_TESTED = "1.4.8"  # as requirements.in pins it
+ORACLE_SERVICE = {"keras_tuner.src.protos": "get_service_grpc",
+                  "keras_tuner.src.distribute.oracle_chief": "OracleServicer"}
 
 
 class WorkerFailed(PipelineError):
@@ -56,10 +71,26 @@ def oracle_address():
     return host, int(port)
 
 
-def search(tuner, workers: int) -> dict:
+def oracle_service(names=ORACLE_SERVICE) -> dict:
+    """{name: object} of Keras Tuner's internals the oracle is served with, or one line naming what is missing."""
+    import keras_tuner
+
+    found = {}
+    for module, name in names.items():
+        try:
+            found[name] = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            raise PipelineError(f"keras-tuner {keras_tuner.__version__} has no {module}.{name}, which a distributed "
+                                f"search serves its oracle with; it was written against keras-tuner "
+                                f"{KERAS_TUNER_TESTED} (requirements.in): install that version") from None
+    return found
+
+
+def search(tuner, workers: int, silence_seconds: float) -> dict:
     """Run the search of `tuner` (which holds the oracle) with `workers` local worker processes, and any that join
-    from elsewhere; return the seconds of each trial that ended meanwhile. A worker that fails ends the search with
-    WorkerFailed, after every other worker is stopped: the trials that finished are kept for the next run."""
+    from elsewhere; return the seconds of each trial that ended meanwhile. A worker that fails, or sends no heartbeat
+    for `silence_seconds`, ends the search with WorkerFailed after every other worker is stopped: the trials that
+    finished are kept for the next run."""
     oracle = tuner.oracle
     host, port = oracle_address()
     server, port = _serve(oracle, host, port)
@@ -71,7 +102,7 @@ def search(tuner, workers: int) -> dict:
     try:
         for number in range(1, workers + 1):
             started.append(_Worker(f"worker{number}", "127.0.0.1" if host == "0.0.0.0" else host, port))
-        _wait(started, oracle)
+        _wait(started, oracle, Path(tuner.project_dir).parent, silence_seconds)
     finally:
         for worker in started:
             worker.stop()
@@ -82,6 +113,23 @@ def search(tuner, workers: int) -> dict:
     for worker in started:
         seconds.update(worker.trial_seconds(tuner.project_dir))
     return {trial: seconds[trial] for trial in sorted(seconds) if trial in ended}
+
+
+def heartbeat(workspace: Path, name: str, silence_seconds: float):
+    """In a worker: touch `<workspace>/<name>.heartbeat` (which also says where the worker runs) from a thread of its
+    own, several times within `silence_seconds`, for as long as the process runs."""
+    path = Path(workspace, name + HEARTBEAT_SUFFIX)
+    interval = min(5.0, silence_seconds / 4)
+
+    def beat():
+        while True:
+            try:
+                path.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}) + "\n")
+            except OSError:  # no workspace (yet): the stage that serves the oracle makes it
+                pass
+            time.sleep(interval)
+
+    threading.Thread(target=beat, daemon=True).start()
 
 
 def end_with_parent():
@@ -105,11 +153,10 @@ def _exit_on_sigterm(signum, frame):
 def _serve(oracle, host, port):
     """Keras Tuner's oracle service, as its chief process runs it, on host:port; returns the server and its port."""
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
 
+    service = oracle_service()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(oracle_chief.OracleServicer(oracle), server)
+    service["get_service_grpc"]().add_OracleServicer_to_server(service["OracleServicer"](oracle), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
@@ -121,11 +168,12 @@ def _serve(oracle, host, port):
     return server, bound
 
 
-def _wait(workers, oracle):
+def _wait(workers, oracle, workspace: Path, silence_seconds):
     waiting_shown = False
     while True:
         for worker in workers:
             worker.check()
+        _check_heartbeats(workers, oracle, workspace, silence_seconds)
         if all(worker.process.poll() == 0 for worker in workers):
             running = dict(oracle.ongoing_trials)
             if not running:
@@ -137,6 +185,30 @@ def _wait(workers, oracle):
         time.sleep(POLL_SECONDS)
 
 
+def _check_heartbeats(workers, oracle, workspace, silence_seconds):
+    """The workers this stage started and are still running, and any other that holds a trial: each must have
+    beaten within `silence_seconds` (a worker started here counts from its start, so a beat left by an earlier run
+    does not count)."""
+    now = time.time()
+    started = {worker.name: worker for worker in workers if worker.process.poll() is None}
+    ongoing = dict(oracle.ongoing_trials)  # a copy: the oracle's service thread changes it
+    for name in sorted({*started, *ongoing}):
+        try:
+            last = Path(workspace, name + HEARTBEAT_SUFFIX).stat().st_mtime
+        except OSError:
+            last = None
+        if name in started:
+            last = max(last or 0, started[name].started_at)
+        if last is not None and now - last > silence_seconds:
+            if name in started:
+                started[name].stop(at_once=True)
+            trial = ongoing.get(name)
+            raise WorkerFailed(f"{name} sent no heartbeat for {silence_seconds:g} s (stopped, hung, or its machine "
+                               f"gone){f' during trial {trial.trial_id}' if trial else ''}; it and the other "
+                               "workers were stopped, the trials that finished are kept, and the next run of tune "
+                               "resumes the search")
+
+
 class _Worker:
     """A worker process the stage started: a copy of this stage script, its output relayed line by line with its
     name in front."""
@@ -144,6 +216,7 @@ class _Worker:
     def __init__(self, name, host, port):
         self.name = name
         self.last_line = ""
+        self.started_at = time.time()
         environment = {**os.environ, "KERASTUNER_TUNER_ID": name, "KERASTUNER_ORACLE_IP": host,
                        "KERASTUNER_ORACLE_PORT": str(port), PARENT_VARIABLE: str(os.getpid())}
         self.process = subprocess.Popen([sys.executable, *sys.argv], env=environment, stdin=subprocess.DEVNULL,
@@ -167,9 +240,12 @@ class _Worker:
         raise WorkerFailed(f"{self.name} {how}{said}; the other workers were stopped, the trials that finished are "
                            "kept, and the next run of tune resumes the search")
 
-    def stop(self):
+    def stop(self, at_once=False):
         if self.process.poll() is None:
-            self.process.terminate()
+            if at_once:  # a stopped process would not see SIGTERM until continued
+                self.process.kill()
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(timeout=STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:

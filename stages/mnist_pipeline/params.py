@@ -311,6 +311,7 @@ SCHEMA = Section({
     "tune": Section({
         "algorithm": Str(choices=list(ALGORITHMS)),
         "workers": Int(min=0, max=256),
+        "worker_silence_seconds": Float(min=1, max=86400),
         "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "augment": Bool(),

@@ -37,6 +37,9 @@ EPOCHS_TRAINED = "epochs_trained"
 # Environment variables that change what TensorFlow, XLA (JAX) or Keras compute (TF_CPP_* only set log levels).
 SWITCH_PREFIXES = ("TF_", "XLA_", "JAX_", "KERAS_")
 IDLE_WAIT_SECONDS = 0.5
+# tune params that decide nothing in the trials: how long the stage waits for a silent worker (a search it ended
+# must resume when rerun with a longer limit).
+NOT_IN_RESULTS = ("worker_silence_seconds",)
 
 
 def declare_search_space(space: dict) -> kt.HyperParameters:
@@ -162,15 +165,16 @@ def _algorithm_settings(tune_params):
 
 
 def search_identity(tune_params: dict, runtime_params: dict, augmentation, data_files) -> dict:
-    """Everything that decides the trials' results: tune and runtime params, the augmentation amounts the trials
-    train with (None for none), the code of every library module loaded
+    """Everything that decides the trials' results: tune params (but NOT_IN_RESULTS) and runtime params, the
+    augmentation amounts the trials train with (None for none), the code of every library module loaded
     and of the stage script, library versions, the backend's threads and switches, and the data. Call it once the
     stage has imported everything it uses."""
     code = {name: artifacts.sha256_of(module.__file__) for name, module in sorted(sys.modules.items())
             if (name == "__main__" or name.split(".")[0] == "mnist_pipeline") and getattr(module, "__file__", None)}
     backend = keras.backend.backend()
     return {
-        "params": {"tune": tune_params, "runtime": runtime_params, "augmentation": augmentation},
+        "params": {"tune": {key: value for key, value in tune_params.items() if key not in NOT_IN_RESULTS},
+                   "runtime": runtime_params, "augmentation": augmentation},
         "code": code,
         "libraries": {backend: importlib.import_module(backend).__version__, "keras": keras.__version__,
                       "keras_tuner": kt.__version__,
