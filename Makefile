@@ -24,10 +24,11 @@ $(JAX_STAMP): $(STAMP) requirements-jax.txt
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-jax.txt
 	cp requirements-jax.txt $@
 
-# What the DVC remote holds for this commit is fetched, the rest computed (stages/pull.py says which, in one line);
-# with no remote reachable, everything is computed here.
+# What the DVC remote holds for this commit is fetched, verified, the rest computed (stages/pull.py says which, in
+# one line); with no remote reachable, everything is computed here.
 repro: setup
-	if python stages/pull.py; then dvc repro --pull; else dvc repro; fi
+	python stages/pull.py || true
+	dvc repro
 
 # Store this checkout's outputs, and the run-cache (which run of which inputs made them), in the default remote.
 push: setup

@@ -2,6 +2,7 @@
 the smoke run's outputs through DVC's SSH remote. `make push`, `make repro` and `dvc pull` are the commands tested."""
 
 import getpass
+import hashlib
 import os
 import shutil
 import socket
@@ -204,3 +205,65 @@ def test_with_no_default_remote_make_repro_says_so_in_one_line(tmp_path):
     result = smoke.run(tmp_path, sys.executable, str(smoke.REPO / "stages" / "pull.py"), check=False)
     assert result.returncode == 1
     assert result.stdout == "pull: no default DVC remote is configured; computing everything here\n"
+
+
+def flip_a_byte(store: Path, path_in_repo: Path):
+    """Damage, in the remote `store`, the object holding the file at `path_in_repo` (DVC names it by its md5)."""
+    md5 = hashlib.md5(path_in_repo.read_bytes()).hexdigest()
+    stored = store / "files" / "md5" / md5[:2] / md5[2:]
+    stored.chmod(0o644)
+    damaged = bytearray(stored.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    stored.write_bytes(bytes(damaged))
+
+
+WEIGHTS = "models/tuned/model.weights.h5"
+
+
+def assert_the_damaged_file_is_named_and_its_output_computed(fresh, output, original):
+    [line] = [line for line in output.splitlines() if line.startswith("pull: 1 object(s)")]
+    url = smoke.dvc(fresh, "config", "remote.storage.url").stdout.strip()
+    assert line == (f"pull: 1 object(s) from remote 'storage' ({url}) failed their hash check and were not placed: "
+                    f"{WEIGHTS}; what they belong to is computed here")
+    assert "retrain" in stages_run(output)
+    assert Path(fresh, WEIGHTS).read_bytes() == original  # recomputed, the same bytes; the damaged ones never placed
+    assert smoke.dvc(fresh, "status", "--json").stdout.strip() == "{}"
+
+
+def test_a_corrupt_object_in_the_ssh_remote_is_named_never_placed_and_its_output_computed(pushed, sshd, tmp_path):
+    repo, _, env = pushed
+    work = copy_of(repo, tmp_path / "work")
+    server = SSHServer(tmp_path / "server").start()
+    server.make_default_remote(work)
+    make(work, "push")
+    flip_a_byte(server.store, work / WEIGHTS)
+    fresh = clone(work, tmp_path / "fresh", server)
+    output = make(fresh, "repro", env=env).stdout
+    server.stop()
+    assert_the_damaged_file_is_named_and_its_output_computed(fresh, output, Path(work, WEIGHTS).read_bytes())
+
+
+def test_a_corrupt_object_in_the_default_local_remote_is_named_never_placed_and_its_output_computed(smoke_run,
+                                                                                                   tmp_path):
+    repo, _, env = smoke_run
+    work = copy_of(repo, tmp_path / "clones" / "work")  # the default remote: ../../mnist-dvc-storage from .dvc/
+    make(work, "push")
+    store = tmp_path / "clones" / "mnist-dvc-storage"
+    assert (store / "files" / "md5").is_dir()
+    flip_a_byte(store, work / WEIGHTS)
+    smoke.git(work, "add", "--all")
+    smoke.git(work, "commit", "--quiet", "--allow-empty", "-m", "pushed")
+    fresh = tmp_path / "clones" / "fresh"
+    smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
+    output = make(fresh, "repro", env=env).stdout
+    assert_the_damaged_file_is_named_and_its_output_computed(fresh, output, Path(work, WEIGHTS).read_bytes())
+
+
+def test_a_remote_that_does_not_verify_is_not_used(pushed, tmp_path):
+    repo, _, env = pushed
+    work = copy_of(repo, tmp_path / "work")
+    smoke.dvc(work, "remote", "modify", "--local", "storage", "verify", "false")
+    result = smoke.run(work, sys.executable, "stages/pull.py", check=False)
+    assert result.returncode == 1
+    assert result.stdout.endswith("does not verify what it sends, so a corrupt object could reach the workspace "
+                                  "(`dvc remote modify storage verify true`); computing everything here\n")
