@@ -20,17 +20,18 @@ def main():
                            validation_data=(x_val, y_val))
     clock.mark("train_seconds")
 
-    rows = training.history_rows(history)
+    rows = training.history_table(history)
     model_files.save(args.model, model, description)
-    artifacts.write_csv(args.history, rows, list(rows[0]))
+    artifacts.write_table(args.history, rows)
+    last = rows.iloc[-1]
     artifacts.write_json(args.metrics, {
-        "val_accuracy": rows[-1]["val_accuracy"],
-        "val_loss": rows[-1]["val_loss"],
+        "val_accuracy": last["val_accuracy"],
+        "val_loss": last["val_loss"],
         "epochs": len(rows),
         "params": model.count_params(),
     })
     clock.write(args.timing)
-    print(f"baseline: val accuracy {rows[-1]['val_accuracy']:.4f} after {len(rows)} epochs")
+    print(f"baseline: val accuracy {last['val_accuracy']:.4f} after {len(rows)} epochs")
 
 
 if __name__ == "__main__":

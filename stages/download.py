@@ -3,6 +3,7 @@ on it is fine-tuned on) into --out, verified by sha256."""
 
 from mnist_pipeline import cli, datasets, params, sources
 
+
 def main():
     args = cli.parse_paths(__doc__, "out", flags=cli.TRANSFER_TARGET)
     settings = params.load()

@@ -1,10 +1,10 @@
 """evaluate: score the baseline and the tuned model on the test set, and draw the comparison, naming each class as
 the dataset's description does."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
@@ -12,13 +12,12 @@ MODELS = ("baseline", "tuned")
 
 
 def read_history(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+    return pd.read_csv(path, dtype=float).to_dict("records")
 
 
 def report(title, results, per_class):
     total = int(results["tuned"]["confusion"].sum())
-    weakest = sorted(per_class["tuned"], key=lambda row: row["f1"])[:3]
+    weakest = per_class["tuned"].sort_values("f1", kind="stable").head(3).to_dict("records")
     lines = [
         f"# Test-set comparison: {title}", "",
         f"| model | test accuracy | test loss | errors (of {total}) |",
@@ -27,7 +26,8 @@ def report(title, results, per_class):
         "", f"Tuned minus baseline: {100 * (results['tuned']['accuracy'] - results['baseline']['accuracy']):+.2f} "
             "percentage points.", "",
         "| class | baseline F1 | tuned F1 |", "|---|---|---|",
-        *(f"| {b['class']} | {b['f1']:.4f} | {t['f1']:.4f} |" for b, t in zip(per_class["baseline"], per_class["tuned"])),
+        *(f"| {name} | {b:.4f} | {t:.4f} |"
+          for name, b, t in zip(per_class["tuned"]["class"], per_class["baseline"]["f1"], per_class["tuned"]["f1"])),
         "", "Weakest classes of the tuned model, by F1: "
             + ", ".join(f"{row['class']} ({row['f1']:.4f})" for row in weakest) + ".",
     ]
@@ -72,16 +72,14 @@ def main():
         probabilities[name] = model.predict(x_test, batch_size=settings["batch_size"], verbose=0)
     results = {name: evaluation.score(probabilities[name], y_test) for name in MODELS}
 
-    per_class = {name: evaluation.per_class_scores(results[name]["confusion"], names) for name in MODELS}
-    artifacts.write_csv(args.per_class, [{"model": name, **row} for name in MODELS for row in per_class[name]],
-                        ["model", "class", "precision", "recall", "f1", "support"])
+    per_class = {name: evaluation.per_class_table(results[name]["confusion"], names) for name in MODELS}
+    artifacts.write_table(args.per_class, pd.concat([table.assign(model=name)[["model", *table.columns]]
+                                                     for name, table in per_class.items()], ignore_index=True))
     for name in MODELS:
-        artifacts.write_csv(Path(args.confusion_dir, f"{name}.csv"),
-                            evaluation.confusion_rows(y_test, results[name]["predicted"], names),
-                            ["actual", "predicted"])
-    artifacts.write_json(args.metrics, {
-        **{name: {"test_accuracy": round(r["accuracy"], 6), "test_loss": round(r["loss"], 6),
-                  "test_errors": r["errors"]} for name, r in results.items()},
+        artifacts.write_table(Path(args.confusion_dir, f"{name}.csv"),
+                              evaluation.confusion_table(y_test, results[name]["predicted"], names))
+    artifacts.write_json(args.metrics, {  # the headline numbers; losses are in the report
+        **{name: {"test_accuracy": round(r["accuracy"], 6), "test_errors": r["errors"]} for name, r in results.items()},
         "accuracy_gain": round(results["tuned"]["accuracy"] - results["baseline"]["accuracy"], 6),
     })
     artifacts.write_text(args.report, report(description.title, results, per_class))

@@ -14,7 +14,7 @@ TFLITE_FILES = {"tflite_float32": "float32.tflite", "tflite_int8": "int8.tflite"
 
 
 def main():
-    args = cli.parse_paths(__doc__, "model", "data", "saved-model", "out", "metrics", "timing")
+    args = cli.parse_paths(__doc__, "model", "data", "saved-model", "out", "metrics", "formats", "timing")
     all_params = params.load()
     settings, threads = all_params["export"], all_params["runtime"]["threads"]
     runtime.configure(settings["seed"], **all_params["runtime"])
@@ -36,23 +36,28 @@ def main():
     formats = {"keras": (keras_runner, args.model), "saved_model": (saved_model_runner, None),
                **{name: (runners.LiteRTRunner(Path(args.out, file), threads), Path(args.out, file))
                   for name, file in TFLITE_FILES.items()}}
-    metrics, latency, predicted = {}, {}, {}
+    formats_measured, latency, predicted = {}, {}, {}
     for name, (runner, path) in formats.items():
         probabilities = runner.predict(x_test)
         predicted[name] = probabilities.argmax(axis=1)
         # Bytes on disk; the SavedModel's vary by a few from one export to the next, so its size is a timing-file
         # reading like the latencies.
-        metrics[name] = {"test_accuracy": round(float(np.mean(predicted[name] == y_test)), 6),
-                         **({"size_bytes": export.size_bytes(path)} if path else {})}
+        formats_measured[name] = {"test_accuracy": round(float(np.mean(predicted[name] == y_test)), 6),
+                                  **({"size_bytes": export.size_bytes(path)} if path else {})}
         p50, p95 = runners.latency_ms(runner, x_test, settings["latency_runs"])
         latency[name] = {"p50": p50, "p95": p95}
-        print(f"{name}: test accuracy {metrics[name]['test_accuracy']:.4f}, "
+        print(f"{name}: test accuracy {formats_measured[name]['test_accuracy']:.4f}, "
               f"one image p50 {p50:.3f} ms, p95 {p95:.3f} ms")
-    float32, int8 = metrics["tflite_float32"], metrics["tflite_int8"]
-    metrics["int8_minus_float32_points"] = round(100 * (int8["test_accuracy"] - float32["test_accuracy"]), 4)
-    metrics["int8_size_reduction"] = round(float32["size_bytes"] / int8["size_bytes"], 3)
+    float32, int8 = formats_measured["tflite_float32"], formats_measured["tflite_int8"]
     agree = np.mean(predicted["tflite_int8"] == predicted["tflite_float32"])
-    metrics["int8_agrees_with_float32"] = round(float(agree), 6)
+    formats_measured["int8_agrees_with_float32"] = round(float(agree), 6)
+    artifacts.write_json(args.formats, formats_measured)
+    metrics = {  # the headline numbers; every format's accuracy and size are in --formats
+        "tflite_float32": {"test_accuracy": float32["test_accuracy"]},
+        "tflite_int8": {"test_accuracy": int8["test_accuracy"]},
+        "int8_minus_float32_points": round(100 * (int8["test_accuracy"] - float32["test_accuracy"]), 4),
+        "int8_size_reduction": round(float32["size_bytes"] / int8["size_bytes"], 3),
+    }
     artifacts.write_json(args.metrics, metrics)
     clock.mark("export_and_measure_seconds")
     clock.write(args.timing, latency_ms=latency, saved_model_size_bytes=export.size_bytes(args.saved_model))

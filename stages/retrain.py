@@ -30,11 +30,11 @@ def main():
     history = training.fit(trainer, x, y, batch_size=hp["batch_size"], epochs=settings["epochs"])
     clock.mark("train_seconds")
 
-    rows = training.history_rows(history)
+    rows = training.history_table(history)
     model_files.save(args.model, model, description)
-    artifacts.write_csv(args.history, rows, list(rows[0]))
+    artifacts.write_table(args.history, rows)
     clock.write(args.timing)
-    print(f"retrain: train accuracy {rows[-1]['accuracy']:.4f} after {len(rows)} epochs on {len(y)} images")
+    print(f"retrain: train accuracy {rows['accuracy'].iloc[-1]:.4f} after {len(rows)} epochs on {len(y)} images")
 
 
 if __name__ == "__main__":

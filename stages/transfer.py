@@ -41,7 +41,7 @@ def main():
               f"from scratch {accuracy['from_scratch']:.4f}")
     clock.mark("transfer_seconds")
     artifacts.write_json(args.metrics, metrics)
-    artifacts.write_csv(args.results, rows, ["run", "test_accuracy"])
+    artifacts.write_table(args.results, artifacts.table(rows, ["run", "test_accuracy"]))
     clock.write(args.timing)
 
 

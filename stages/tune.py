@@ -14,8 +14,6 @@ from pathlib import Path
 
 from mnist_pipeline import artifacts, cli, data, distributed, params, runtime, workspace
 
-AUGMENTATION = ("shift_fraction", "rotation_degrees", "zoom_fraction")  # of params retrain
-
 
 def main():
     args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "progress", "metrics", "timing")
@@ -34,7 +32,7 @@ def main():
     from mnist_pipeline import tuning
 
     clock = cli.Stopwatch()
-    augmentation = {name: all_params["retrain"][name] for name in AUGMENTATION} if settings["augment"] else None
+    augmentation = {name: all_params["retrain"][name] for name in params.AUGMENTATION} if settings["augment"] else None
     identity = tuning.search_identity(settings, all_params["runtime"], augmentation, [
         Path(args.data, name) for name in ("train.npz", "val.npz", data.DESCRIPTION_FILE)])
     description = data.load_description(args.data)
@@ -62,18 +60,18 @@ def write_results(args, settings, tuner):
     from mnist_pipeline import tuning
 
     names = list(settings["space"])
-    rows = tuning.trial_rows(tuner, names)
-    progress = tuning.progress_rows(tuner)
+    trials = tuning.trial_table(tuner, names)
+    progress = tuning.progress_table(tuner)
     best = tuning.best_trial(tuner)
-    statuses = [row["status"] for row in rows]
+    statuses = list(trials["status"])
     artifacts.write_json(args.best, {name: best.hyperparameters.values[name] for name in names})
-    artifacts.write_csv(args.trials, rows, list(rows[0]))
-    artifacts.write_csv(args.progress, progress, list(progress[0]))
+    artifacts.write_table(args.trials, trials)
+    artifacts.write_table(args.progress, progress)
     artifacts.write_json(args.metrics, {
         "algorithm": settings["algorithm"],
         "best_trial": best.trial_id,
         "best_val_accuracy": round(float(best.score), 6),
-        "epochs_spent": progress[-1]["epochs_spent"],
+        "epochs_spent": progress["epochs_spent"].iloc[-1],
         "trials_completed": statuses.count("COMPLETED"),
         "trials_failed": len(statuses) - statuses.count("COMPLETED"),
     })

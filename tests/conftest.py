@@ -4,10 +4,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import smoke
 
 from mnist_pipeline import datasets, sources
-
-import smoke
 
 MNIST = datasets.DATASETS["mnist"].files
 FASHION_MNIST = datasets.DATASETS["fashion_mnist"].files

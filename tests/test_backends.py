@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-
 import smoke
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINING_STAGES = ["baseline", "tune", "retrain", "evaluate", "transfer", "export", "explain"]
@@ -40,7 +39,7 @@ def test_a_jax_process_computes_on_runtime_threads_cpus_from_its_first_cpu():
     usable = sorted(os.sched_getaffinity(0))
     if len(usable) < 2:
         pytest.skip("needs two CPUs to pin one")
-    env = smoke.environment({"PYTHONPATH": str(REPO / "stages")})
+    env = smoke.environment()
     for first_cpu, expected in ((0, usable[:1]), (1, usable[1:2])):
         result = subprocess.run([sys.executable, "-c", PINNED, str(first_cpu)], env=env, capture_output=True,
                                 text=True)

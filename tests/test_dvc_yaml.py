@@ -2,13 +2,14 @@
 through other modules): otherwise a code change would not rerun the stage."""
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-LIBRARY = REPO / "stages" / "mnist_pipeline"
+LIBRARY = REPO / "src" / "mnist_pipeline"
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
@@ -45,7 +46,20 @@ def script_of(stage) -> str:
 def test_every_imported_module_is_a_declared_dependency(stage):
     script = script_of(stage)
     declared = {dep for dep in STAGES[stage]["deps"] if isinstance(dep, str)}
-    needed = {script} | {f"stages/mnist_pipeline/{name}.py" for name in closure(REPO / script)}
+    needed = {script} | {f"src/mnist_pipeline/{name}.py" for name in closure(REPO / script)}
     assert sorted(needed - declared) == [], f"{stage}: imported but not in deps"
-    library_deps = {dep for dep in declared if dep.startswith("stages/mnist_pipeline/")}
+    library_deps = {dep for dep in declared if dep.startswith("src/mnist_pipeline/")}
     assert sorted(library_deps - needed) == [], f"{stage}: in deps but never imported"
+
+
+def numbers(tree):
+    if isinstance(tree, dict):
+        return sum(numbers(value) for value in tree.values())
+    return int(isinstance(tree, (int, float)) and not isinstance(tree, bool))
+
+
+def test_the_declared_metrics_are_the_few_numbers_a_person_compares():
+    """`dvc metrics show` on the committed outputs: at most 25 numbers; counts and clock readings stay out."""
+    declared = yaml.safe_load((REPO / "dvc.yaml").read_text())["metrics"]
+    assert not any("timing" in path or path.endswith("data.json") for path in declared)
+    assert numbers({path: json.loads((REPO / path).read_text()) for path in declared}) <= 25

@@ -37,7 +37,7 @@ def test_cross_entropy_matches_its_definition(predictions):
 def test_per_class_scores_by_hand():
     actual = np.array([0, 0, 0, 1, 1, 2])
     predicted = np.array([0, 0, 1, 1, 1, 0])
-    rows = evaluation.per_class_scores(evaluation.confusion_matrix(actual, predicted, 10), NAMES)
+    rows = evaluation.per_class_table(evaluation.confusion_matrix(actual, predicted, 10), NAMES).to_dict("records")
     assert len(rows) == 10
     assert rows[0] == {"class": "zero", "precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3),
                        "f1": pytest.approx(2 / 3), "support": 3}
@@ -48,7 +48,7 @@ def test_per_class_scores_by_hand():
 
 def test_confusion_rows_are_one_per_example(predictions):
     probabilities, labels = predictions
-    rows = evaluation.confusion_rows(labels, probabilities.argmax(axis=1), NAMES)
+    rows = evaluation.confusion_table(labels, probabilities.argmax(axis=1), NAMES).to_dict("records")
     assert len(rows) == len(labels) and set(rows[0]) == {"actual", "predicted"}
     assert [row["actual"] for row in rows[:3]] == [NAMES[label] for label in labels[:3]]
 

@@ -9,17 +9,16 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import smoke
 from PIL import Image
 
 from mnist_pipeline import artifacts, data, model_files, runtime
 from mnist_pipeline.errors import PipelineError
 
-import smoke
-
 runtime.configure(seed=1, threads=2, deterministic=True)
 from mnist_pipeline import models  # noqa: E402
 
-PREDICT = Path(__file__).resolve().parents[1] / "stages" / "predict.py"
+PREDICT = Path(sys.executable).with_name("mnist-predict")  # the entry point pyproject.toml declares
 
 DESCRIPTION = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
 HP = {"batch_norm": True, "conv1_filters": 8, "conv1_kernel": 3, "conv2_filters": 8, "conv2_kernel": 3,
@@ -101,10 +100,8 @@ print(model.layers[0].compute_dtype)
 def train_in_a_fresh_process(directory, precision, backend="tensorflow") -> str:
     """Train a small CNN one epoch with runtime.precision `precision` on `backend`, save it, and its predictions on
     32 random images (seed 1) as `directory`.npy; the compute dtype it trained in."""
-    stages = Path(model_files.__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", TRAIN_AND_SAVE, str(directory), precision, json.dumps(HP),
-                             backend], env=smoke.environment({"PYTHONPATH": str(stages)}), capture_output=True,
-                            text=True)
+                             backend], env=smoke.environment(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.split()[-1]
 
@@ -113,6 +110,7 @@ def model_bytes(directory):
     return [(Path(directory) / f).read_bytes() for f in (model_files.ARCHITECTURE_FILE, model_files.WEIGHTS_FILE)]
 
 
+@pytest.mark.pipeline  # trains in three fresh processes
 def test_mixed_bfloat16_training_repeats_to_the_same_bytes_and_saves_a_float32_model(tmp_path):
     assert train_in_a_fresh_process(tmp_path / "bf16-a", "mixed_bfloat16") == "bfloat16"
     assert train_in_a_fresh_process(tmp_path / "bf16-b", "mixed_bfloat16") == "bfloat16"
@@ -126,6 +124,7 @@ def test_mixed_bfloat16_training_repeats_to_the_same_bytes_and_saves_a_float32_m
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
 
 
+@pytest.mark.pipeline  # trains in a fresh process
 def test_a_model_trained_under_jax_runs_on_tensorflow_with_the_same_predictions(tmp_path):
     pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
     train_in_a_fresh_process(tmp_path / "jax", "float32", backend="jax")  # its reruns: test_backends.py
@@ -181,11 +180,12 @@ def test_a_directory_holding_a_saved_model_is_refused_and_its_graph_never_runs(p
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255
     Image.fromarray(digit).save(tmp_path / "one.png")
-    result = subprocess.run([sys.executable, str(PREDICT), "--model", str(directory), str(tmp_path / "one.png")],
+    result = subprocess.run([str(PREDICT), "--model", str(directory), str(tmp_path / "one.png")],
                             capture_output=True, text=True)
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (f"predict: error: {directory} holds a SavedModel (saved_model.pb), whose graph may run "
-                             "any code when loaded: refused; give a model directory (model.json) or a .tflite file\n")
+    assert result.stderr == (f"mnist-predict: error: {directory} holds a SavedModel (saved_model.pb), whose graph "
+                             "may run any code when loaded: refused; give a model directory (model.json) or a "
+                             ".tflite file\n")
     assert not marker.exists()
 
 

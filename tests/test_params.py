@@ -1,10 +1,10 @@
 import copy
 import json
 import re
-import time
-import tracemalloc
 import subprocess
 import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -65,7 +65,8 @@ def test_the_committed_params_are_valid():
     ("retrain.label_smoothing", -0.1, r"retrain.label_smoothing: -0.1 is outside \[0, 1\]"),
     ("tune.space.dropout", {"min": 0.5, "max": 0.1}, "tune.space.dropout: min 0.5 is above max 0.1"),
     ("tune.space.dropout", {"min": 0.1}, r"tune.space.dropout: expected \{choice"),
-    ("tune.space.dropout", {"min": 0.0, "max": 0.5, "log": True}, "tune.space.dropout: a log-scale range needs min > 0"),
+    ("tune.space.dropout", {"min": 0.0, "max": 0.5, "log": True},
+     "tune.space.dropout: a log-scale range needs min > 0"),
     ("tune.space.dense_units", {"min": 64, "max": 256, "step": 0}, r"tune.space.dense_units.step: 0 is outside"),
     ("tune.space.batch_norm", {"choice": []}, "tune.space.batch_norm.choice: expected a non-empty list"),
     ("tune.space.batch_norm", {"choice": [True, 1]}, r"tune.space.batch_norm.choice\[1\]: expected true or false"),
@@ -84,8 +85,9 @@ def test_the_committed_params_are_valid():
     ("tune.space.momentum", {"choice": [0.9]}, "tune.space.momentum: build_cnn_model does not use this hyperparameter"),
     ("tune.space.dropout", KeyError, r"tune.space.dropout: missing \(build_cnn_model reads it\)"),
     ("baseline.kernel_size", 4, "baseline.kernel_size: 4 must be odd"),
-    ("baseline.conv_filters", [8, 8, 8, 8], "baseline.conv_filters: 4 blocks do not fit a 28x28 image with kernel_size 3: "
-                                            r"block 4 would get a 1x1 map \(at most 3 blocks fit\)"),
+    ("baseline.conv_filters", [8, 8, 8, 8],
+     "baseline.conv_filters: 4 blocks do not fit a 28x28 image with kernel_size 3: "
+     r"block 4 would get a 1x1 map \(at most 3 blocks fit\)"),
     ("tune.algorithm", "grid", "tune.algorithm: 'grid' is not one of random, hyperband, bayesian"),
     ("tune.hyperband.factor", 1, r"tune.hyperband.factor: 1 is outside \[2, 100\]"),
     ("tune.bayesian.num_initial_points", 11, r"tune.bayesian.num_initial_points: 11 is more than max_trials \(10\)"),
@@ -136,7 +138,8 @@ def test_an_error_quotes_at_most_about_100_characters_of_a_value():
 def test_a_huge_number_is_quoted_short(tmp_path):
     with pytest.raises(params.ParamsError) as error:
         params.validate(changed("prepare.seed", 10**4000))
-    assert str(error.value).startswith("prepare.seed: 1000") and str(error.value).endswith("... is outside [1, 2147483647]")
+    assert str(error.value).startswith("prepare.seed: 1000")
+    assert str(error.value).endswith("... is outside [1, 2147483647]")
     assert len(str(error.value)) < 160
     (tmp_path / "params.yaml").write_text("prepare:\n  seed: 1" + "0" * 5000 + "\n")
     with pytest.raises(params.ParamsError, match="params.yaml: not valid YAML: Exceeds the limit"):

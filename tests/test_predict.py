@@ -14,12 +14,12 @@ from PIL import Image
 from mnist_pipeline import data, datasets, model_files, runtime
 
 runtime.configure(seed=1, threads=2, deterministic=True)
-from mnist_pipeline import export, models  # noqa: E402
-
 import smoke  # noqa: E402
 from test_photos import bad_files  # noqa: E402
 
-PREDICT = Path(__file__).resolve().parents[1] / "stages" / "predict.py"
+from mnist_pipeline import export, models  # noqa: E402
+
+PREDICT = Path(sys.executable).with_name("mnist-predict")  # the entry point pyproject.toml declares
 
 
 def build_and_save(directory, dataset):
@@ -44,7 +44,7 @@ def tflite(tmp_path_factory):
 
 
 def predict(*args, env=None):
-    return subprocess.run([sys.executable, str(PREDICT), *map(str, args)], capture_output=True, text=True, env=env)
+    return subprocess.run([str(PREDICT), *map(str, args)], capture_output=True, text=True, env=env)
 
 
 def a_shirt(path):
@@ -67,7 +67,7 @@ def test_each_bad_file_gets_one_line_and_the_good_ones_are_still_predicted(tflit
     errors = result.stderr.strip().splitlines()
     assert len(errors) == len(bad) + 1
     for name, message in [*bad.items(), ("missing.png", "No such file or directory")]:
-        assert f"predict: error: {tmp_path / name}: " in result.stderr and message in result.stderr
+        assert f"mnist-predict: error: {tmp_path / name}: " in result.stderr and message in result.stderr
 
 
 def test_json_lists_every_file_in_order_with_its_top_classes_or_its_error(tflite, tmp_path):
@@ -96,7 +96,7 @@ def test_a_model_that_cannot_be_used_is_one_error_line(tmp_path):
                            (tmp_path / "missing.tflite", "missing.tflite: no such file or directory")):
         result = predict("--model", model, tmp_path / "shirt.png")
         assert result.returncode == 1 and result.stdout == ""
-        assert result.stderr.startswith("predict: error: ") and message in result.stderr
+        assert result.stderr.startswith("mnist-predict: error: ") and message in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
 
 
@@ -111,7 +111,7 @@ def test_names_with_control_characters_or_undecodable_bytes_print_escaped_under_
     lines = result.stdout.splitlines()
     assert [line.split(": ")[0] for line in lines] == [f"{tmp_path}/caf\\xe9-latin1.png",
                                                        f"{tmp_path}/line\\nbreak-\\x1b[31m-zw\\xf6lf.png"]
-    assert result.stderr == f"predict: error: {tmp_path}/gone\\x07.png: No such file or directory\n"
+    assert result.stderr == f"mnist-predict: error: {tmp_path}/gone\\x07.png: No such file or directory\n"
     rows = json.loads(predict("--json", "--model", tflite, *map(os.fsdecode, odd), env=env).stdout)
     assert [row["file"] for row in rows] == [f"{tmp_path}/caf\\xe9-latin1.png",
                                              f"{tmp_path}/line\\nbreak-\\x1b[31m-zwölf.png"]
@@ -137,4 +137,5 @@ def test_a_broken_dataset_json_beside_the_model_is_one_line(tflite, tmp_path):
     (export_dir / "dataset.json").write_text('{"name": "fashion_mnist", "title": ')
     result = predict("--model", export_dir / "float32.tflite", a_shirt(tmp_path / "shirt.png"))
     assert result.returncode == 1 and result.stdout == ""
-    assert re.fullmatch(rf"predict: error: {re.escape(str(export_dir))}/dataset.json: not JSON \(.*\)\n", result.stderr)
+    expected = rf"mnist-predict: error: {re.escape(str(export_dir))}/dataset.json: not JSON \(.*\)\n"
+    assert re.fullmatch(expected, result.stderr)

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-
 import smoke
+import yaml
 from smoke import stages_run
 
 pytestmark = pytest.mark.pipeline
@@ -202,7 +201,7 @@ def test_with_the_server_stopped_repro_computes_here_push_fails_and_the_cache_is
 def test_with_no_default_remote_make_repro_says_so_in_one_line(tmp_path):
     smoke.git(tmp_path, "init", "--quiet")
     smoke.dvc(tmp_path, "init", "--quiet")
-    result = smoke.run(tmp_path, sys.executable, str(smoke.REPO / "stages" / "pull.py"), check=False)
+    result = smoke.run(tmp_path, sys.executable, str(smoke.REPO / "tools" / "pull.py"), check=False)
     assert result.returncode == 1
     assert result.stdout == "pull: no default DVC remote is configured; computing everything here\n"
 
@@ -263,7 +262,7 @@ def test_a_remote_that_does_not_verify_is_not_used(pushed, tmp_path):
     repo, _, env = pushed
     work = copy_of(repo, tmp_path / "work")
     smoke.dvc(work, "remote", "modify", "--local", "storage", "verify", "false")
-    result = smoke.run(work, sys.executable, "stages/pull.py", check=False)
+    result = smoke.run(work, sys.executable, "tools/pull.py", check=False)
     assert result.returncode == 1
     assert result.stdout.endswith("does not verify what it sends, so a corrupt object could reach the workspace "
                                   "(`dvc remote modify storage verify true`); computing everything here\n")

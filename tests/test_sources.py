@@ -1,7 +1,7 @@
 import gzip
 import hashlib
-import io
 import http.server
+import io
 import json
 import os
 import shutil
@@ -17,10 +17,9 @@ from functools import partial
 
 import numpy as np
 import pytest
+from conftest import MNIST
 
 from mnist_pipeline import datasets, idx, sources
-
-from conftest import MNIST
 
 NAMES = ("small-images", "small-labels")
 

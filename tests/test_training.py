@@ -1,16 +1,13 @@
 """The retrain augmentation: one bilinear resampling written as matrix products, checked against Keras' own image
-transform on real digits, and its cost beside a training step on each backend."""
+transform on real digits. (Its cost beside a training step is a benchmark: benchmarks/benchmark_training.py
+--augmentation-share.)"""
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import smoke
 from mnist_pipeline import data, datasets, runtime
 
 runtime.configure(seed=1, threads=2, deterministic=True)
@@ -61,20 +58,3 @@ def test_each_image_gets_its_own_distortion_in_training_only(digits):
     assert (moved > 0.1).all()  # every image distorted
     assert first.min() >= 0 and first.max() <= 1 + 1e-6  # bilinear weights sum to at most 1
     assert training.augmentation(0, 0, 0) == []
-
-
-@pytest.mark.pipeline
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_the_augmentation_is_a_small_share_of_a_training_step_of_the_retrain_network(smoke_run, backend):
-    # A ratio of two times measured alternately in one process, not a speed: the host's speed cancels out. Keras'
-    # own augmentation layers took 58 % of this step under JAX (README: Keras backends).
-    if backend == "jax":
-        pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
-    repo, _, _ = smoke_run
-    result = subprocess.run([sys.executable, "tests/benchmark_training.py", "--prepared",
-                             str(repo / "data" / "prepared"), "--backend", backend, "--child-augmentation", "10"],
-                            cwd=REPO, env=smoke.environment(), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
-    assert measured["step_ms_without"] > 0
-    assert measured["share"] < 0.2, measured

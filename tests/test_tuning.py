@@ -11,16 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+import smoke
 import yaml
 
 from mnist_pipeline import artifacts, data, datasets
 from mnist_pipeline import workspace as workspace_module
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.params import CNN_HYPERPARAMETERS
-
-import smoke
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_SPACE = {
@@ -82,6 +80,7 @@ def run_tune(workdir, prepared, learning_rates, max_trials, **kwargs):
                                                                                      "timing.json")}
 
 
+@pytest.mark.pipeline
 def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tiny_prepared, tmp_path):
     # Only the learning rate varies, so the search tries both values and then has nothing left to sample.
     _, trials, results = run_tune(tmp_path, tiny_prepared, [0.002, 1.0e38], max_trials=3)
@@ -98,6 +97,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(tiny_pre
     assert set(results["timing.json"]["trial_seconds"]) == {row["trial"] for row in trials}
 
 
+@pytest.mark.pipeline
 def test_a_rerun_resumes_and_a_changed_space_starts_fresh(tiny_prepared, tmp_path):
     first_output, first_trials, first = run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
     assert "resuming" not in first_output.stdout
@@ -117,6 +117,7 @@ def test_a_rerun_resumes_and_a_changed_space_starts_fresh(tiny_prepared, tmp_pat
 RESULT_FILES = ("best.json", "trials.csv", "progress.csv", "tune.json")
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("algorithm, settings", [
     ("hyperband", {"max_epochs": 3, "factor": 3, "iterations": 1}),
     ("bayesian", {"max_trials": 4, "num_initial_points": 2}),
@@ -170,6 +171,7 @@ def test_the_builder_and_the_space_must_agree(tiny_prepared, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
+@pytest.mark.pipeline
 def test_a_search_in_which_every_trial_diverges_is_a_one_line_error(tiny_prepared, tmp_path):
     result = run_stage(tmp_path, tune_command(tmp_path, tiny_prepared, [1.0e38], max_trials=1))
     assert result.returncode == 1
@@ -264,6 +266,7 @@ def kill_when_started(workdir, command, trial_id):
     return state
 
 
+@pytest.mark.pipeline
 def test_a_trial_stopped_by_a_full_disk_is_not_recorded_and_runs_again(tiny_prepared, tmp_path, small_disk):
     disk = small_disk("64k")  # room for the search's JSON files, not for a trial's checkpoint
     command = tune_command(tmp_path, tiny_prepared, [0.001], max_trials=1, workspace=disk / "search")
@@ -283,6 +286,7 @@ def test_a_trial_stopped_by_a_full_disk_is_not_recorded_and_runs_again(tiny_prep
     assert len(list((disk / "search").iterdir())) == 3  # the same search, resumed: .gitignore, marker, it
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("state_file", ["oracle.json", "trial_0/trial.json"])
 def test_a_state_file_cut_short_sets_the_search_aside_and_starts_afresh(tiny_prepared, tmp_path, state_file):
     _, first_trials, _ = run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
@@ -300,6 +304,7 @@ def test_a_state_file_cut_short_sets_the_search_aside_and_starts_afresh(tiny_pre
 
 # --- The fingerprint: everything that decides the trials ---
 
+@pytest.mark.pipeline
 def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path):
     run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
     identity = json.loads((search_dir(tmp_path / "search") / "search.json").read_text())
@@ -363,20 +368,14 @@ def stage_processes(workdir):
     return found
 
 
+@pytest.mark.pipeline
 def test_a_killed_worker_ends_the_stage_at_once_and_the_rerun_finishes_the_search(tiny_prepared, tmp_path):
     rates = [0.001, 0.002, 0.003, 0.004]
     command = tune_command(tmp_path, tiny_prepared, rates, max_trials=4, epochs=4, workers=2)
     stage = subprocess.Popen(command, cwd=tmp_path, env=smoke.environment(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        for path in (tmp_path / "search").glob("*/oracle.json"):
-            try:
-                victim = json.loads(path.read_text())["ongoing_trials"].get("worker1")
-            except (ValueError, KeyError):
-                pass
-        time.sleep(0.02)
+    victim = ongoing_trial(tmp_path / "search", "worker1", deadline)
     assert victim is not None, "worker1 never started a trial"
     [worker] = [pid for pid, environ in stage_processes(tmp_path).items()
                 if environ.get("KERASTUNER_TUNER_ID") == "worker1"]
@@ -429,6 +428,7 @@ def ongoing_trial(search, worker, deadline):
     return None
 
 
+@pytest.mark.pipeline
 def test_a_stopped_worker_is_named_within_the_silence_limit_and_the_rerun_finishes_the_search(tiny_prepared,
                                                                                               tmp_path):
     rates = [0.001, 0.002, 0.003, 0.004]
@@ -465,7 +465,7 @@ def test_keras_tuner_internals_the_oracle_needs_are_checked_with_the_pinned_vers
     from mnist_pipeline import distributed
 
     pinned = re.search(r"^keras-tuner\[bayesian\]==(\S+)", (REPO / "requirements.in").read_text(), re.M).group(1)
-    assert distributed.KERAS_TUNER_TESTED == pinned
+    assert pinned == distributed.KERAS_TUNER_TESTED
     assert set(distributed.oracle_service()) == {"get_service_grpc", "OracleServicer"}
     missing = "keras_tuner.src.protos.get_service_of_another_release"
     with pytest.raises(PipelineError, match=rf"^keras-tuner \S+ has no {missing}, which a distributed search .* "

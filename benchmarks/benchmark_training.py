@@ -11,7 +11,7 @@ tuned network, from steps with and without it alternating in one process. With -
 of the tuned network's training steps goes, by kind of TensorFlow op, from TensorFlow's profiler. Needs
 data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
 
-    .venv/bin/python tests/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
+    .venv/bin/python benchmarks/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
         [--layers | --batch-norm [--rounds 3] | --augmentation-share [--steps 30] | --profile [--steps 30]]
         [--backend tensorflow|jax]
 """
@@ -54,7 +54,6 @@ def forward_flops(model) -> int:
 def build(prepared, network, augment, precision, backend, keras_batch_norm=False):
     """(augmentation steps, network, batch size, learning rate) as the stages build them, in `precision`; with
     `keras_batch_norm`, Keras' own BatchNormalization where the project's fused one would be."""
-    sys.path.insert(0, str(REPO / "stages"))
     from mnist_pipeline import artifacts, data, params, runtime
 
     settings = params.load(REPO / "params.yaml")
@@ -301,7 +300,8 @@ def main():
     parser.add_argument("--layers", action="store_true",
                         help="instead: each layer's time per batch in float32 and mixed_bfloat16 (with augmentation)")
     parser.add_argument("--batch-norm", action="store_true",
-                        help="instead: the tuned network with Keras' BatchNormalization against the project's fused one")
+                        help="instead: the tuned network with Keras' BatchNormalization against the project's fused "
+                             "one")
     parser.add_argument("--rounds", type=int, default=3, help="--batch-norm: measurements of each, alternating")
     parser.add_argument("--augmentation-share", action="store_true",
                         help="instead: the augmentation's share of a training step of the tuned network")

@@ -120,7 +120,8 @@ class SearchSpace:
         if isinstance(spec, dict) and set(spec) == {"choice"}:
             return {"choice": self._check_choices(spec["choice"], values, f"{key}.choice")}
         numeric = isinstance(values, (Int, Float))
-        if not numeric or not isinstance(spec, dict) or not {"min", "max"} <= set(spec) <= {"min", "max", "step", "log"}:
+        bounds = isinstance(spec, dict) and {"min", "max"} <= set(spec) <= {"min", "max", "step", "log"}
+        if not numeric or not bounds:
             expected = "{choice, ...} or {min, max, step?, log?}" if numeric else "{choice: [...]}"
             raise ParamsError(f"{key}: expected {expected}, got {quote(spec)}")
         checked = {end: values.check(spec[end], f"{key}.{end}") for end in ("min", "max")}
@@ -166,6 +167,9 @@ UNITS = Int(min=1, max=4096)
 DROPOUT = Float(min=0, max=1, max_exclusive=True)
 LEARNING_RATE = Float(min=0, min_exclusive=True)
 BATCH_SIZE = Int(min=1, max=60000)
+
+# The retrain params that set the training-time augmentation, which tune's trials share (tune.augment).
+AUGMENTATION = ("shift_fraction", "rotation_degrees", "zoom_fraction")
 
 # Every hyperparameter a search trial reads (build_cnn_model, and batch_size for fit) and the values it may take:
 # tune.space gives a range for each.

@@ -29,7 +29,8 @@ def claim(workspace) -> Path:
         raise WorkspaceError(f"{workspace}: not a directory")
     if workspace.is_dir() and not _is_marked(workspace / WORKSPACE_MARKER) and any(workspace.iterdir()):
         raise WorkspaceError(f"{workspace}: not empty and not made by tune (no {WORKSPACE_MARKER} in it), so tune "
-                             "leaves it alone: point --workspace at a new or empty directory (or empty this one yourself)")
+                             "leaves it alone: point --workspace at a new or empty directory (or empty this one "
+                             "yourself)")
     workspace.mkdir(parents=True, exist_ok=True)
     artifacts.write_text(workspace / WORKSPACE_MARKER, "Made by the tune stage: it may remove the searches in here.\n")
     artifacts.write_text(workspace / ".gitignore", "*\n")  # scratch state: keep it out of git

@@ -1,7 +1,8 @@
 """predict: the class of each image file (PNG, JPEG, GIF, BMP, TIFF or WebP; any size, grey or colour, 8 or 16 bits,
 dark ink on light paper or light on dark) by a trained model: a model directory such as models/tuned (Keras), or a
 .tflite file from export (float32 or int8, run by LiteRT). Photos are prepared as the dataset's own images were made
-(see mnist_pipeline/photos.py). Not a pipeline stage: a command for using what the pipeline trained.
+(see photos.py). Not a pipeline stage: the `mnist-predict` command, for using what the pipeline trained; the server
+(serve.py) answers with the same Classifier.
 
 A file that cannot be read gets one error line, an image with no ink is reported as such, and the other files are
 still predicted; the exit status is then 1. File names print with control characters and undecodable bytes
@@ -12,7 +13,47 @@ import json
 import os
 import sys
 
-from mnist_pipeline import cli, photos
+import numpy as np
+
+from . import cli, datasets, photos, runners
+from .errors import PipelineError
+
+
+class Classifier:
+    """A model (a model directory or a .tflite file) with the description of its data, ready for image files."""
+
+    def __init__(self, model_path, threads=None):
+        self.runner, self.description = runners.open_runner(model_path, threads)
+        self.side, self.box = photo_box(self.description)
+
+    def prepare(self, source, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
+        """`source` (a path, or a binary file with a name) as an input of the model; raises photos.PhotoError
+        (photos.NoInkError when there is no ink to classify)."""
+        return photos.prepare(photos.read_grey(source, max_pixels), self.side, self.box)
+
+    def classify(self, images, top) -> list:
+        """The top classes of each prepared image (see top_classes)."""
+        if not len(images):
+            return []
+        return [top_classes(p, self.description.class_names, top) for p in self.runner.predict(np.stack(images))]
+
+
+def photo_box(description):
+    """(image side, ink box side) for photos of the described dataset; refuses a dataset photos cannot be made like."""
+    dataset = datasets.DATASETS.get(description.name)
+    height, width, channels = description.image_shape
+    if dataset is None or dataset.photo_box is None or height != width or channels != 1:
+        raise PipelineError(f"the model was trained on {description.title}; predict prepares photos only for the "
+                            "greyscale image sets " + ", ".join(d.title for d in datasets.DATASETS.values()
+                                                                if d.photo_box))
+    return height, dataset.photo_box
+
+
+def top_classes(probabilities, class_names, top) -> dict:
+    """{label, probability, top: [{label, probability}, ...]}: the best class and the `top` best, by name."""
+    best = np.argsort(-probabilities, kind="stable")[:top]
+    return {"label": class_names[best[0]], "probability": round(float(probabilities[best[0]]), 4),
+            "top": [{"label": class_names[i], "probability": round(float(probabilities[i]), 4)} for i in best]}
 
 
 def parse_args():
@@ -39,9 +80,7 @@ def shown(name: str) -> str:
 def main():
     args = parse_args()
     sys.stdout.reconfigure(errors="backslashreplace")  # an answer is never lost to the terminal's encoding
-    from mnist_pipeline import predictions
-
-    classifier = predictions.Classifier(args.model)
+    classifier = Classifier(args.model)
     rows, prepared = [], {}
     for index, file in enumerate(args.images):
         rows.append({"file": shown(file)})
@@ -55,7 +94,7 @@ def main():
             rows[-1]["error"] = f"{file}: {error.strerror or error}"
         if "error" in rows[-1]:
             rows[-1]["error"] = shown(rows[-1]["error"])
-            print(f"predict: error: {rows[-1]['error']}", file=sys.stderr)
+            print(f"{cli.program()}: error: {rows[-1]['error']}", file=sys.stderr)
     for index, answer in zip(prepared, classifier.classify(list(prepared.values()), args.top)):
         rows[index].update(answer)
     if args.json:
@@ -71,5 +110,10 @@ def main():
         sys.exit(1)
 
 
-if __name__ == "__main__":
+def command():
+    """The mnist-predict entry point."""
     cli.run(main)
+
+
+if __name__ == "__main__":
+    command()

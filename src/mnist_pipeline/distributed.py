@@ -8,14 +8,16 @@ them share the search directory. Workers on other machines join the same way (RE
 The oracle has no authentication: it listens on 127.0.0.1 unless MNIST_DVC_ORACLE_ADDRESS names another address.
 
 Each worker touches `<workspace>/<worker>.heartbeat` every few seconds from a thread of its own, from the moment it
-starts; a worker whose heartbeat stops for tune.worker_silence_seconds (stopped, hung, or its machine gone) ends the search like a worker that died:
-the trials that finished are kept and the next run resumes, retraining the silent worker's trial.
+starts; a worker whose heartbeat stops for tune.worker_silence_seconds (stopped, hung, or its machine gone) ends the
+search like a worker that died: the trials that finished are kept and the next run resumes, retraining the silent
+worker's trial.
 
 Keras Tuner has a chief mode of its own (KERASTUNER_TUNER_ID=chief), but it serves on a fixed port from the
 environment, checks for the end every 30 s and cannot watch its workers; so the stage serves the oracle with Keras
 Tuner's internal gRPC service instead (ORACLE_SERVICE: checked when a distributed search starts).
 """
 
+import contextlib
 import importlib
 import json
 import os
@@ -123,10 +125,8 @@ def heartbeat(workspace: Path, name: str, silence_seconds: float):
 
     def beat():
         while True:
-            try:
+            with contextlib.suppress(OSError):  # no workspace (yet): the stage that serves the oracle makes it
                 path.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename}) + "\n")
-            except OSError:  # no workspace (yet): the stage that serves the oracle makes it
-                pass
             time.sleep(interval)
 
     threading.Thread(target=beat, daemon=True).start()

@@ -1,8 +1,6 @@
 """Writing outputs atomically and byte-stably: same content in, same bytes out, nothing half-written."""
 
-import csv
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -60,13 +58,17 @@ def read_json(path):
         return json.load(f)
 
 
-def write_csv(path, rows, columns):
-    """Rows are dicts; `columns` fixes the column order."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())
+def table(rows, columns=None):
+    """A pandas DataFrame of `rows` (dicts) that keeps each value as Python has it, so that a CSV of it writes
+    ints, floats, booleans and empty cells (None) exactly as they are, whatever else is in the column."""
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns, dtype=object)
+
+
+def write_table(path, frame):
+    """A DataFrame (see table) as CSV: its column order, no index, "\n" line ends."""
+    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
 def save_arrays(path, **arrays):

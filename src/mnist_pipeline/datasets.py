@@ -13,6 +13,7 @@ from . import idx
 from .errors import PipelineError
 from .sources import Pinned
 
+
 class RawFormatError(PipelineError, ValueError):
     """Raw files that do not hold what the dataset's description says."""
 

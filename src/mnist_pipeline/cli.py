@@ -13,7 +13,6 @@ from pathlib import Path
 from . import artifacts
 from .errors import PipelineError
 
-
 # download and prepare: work on the transfer target of data.dataset (params transfer.targets) instead of it.
 TRANSFER_TARGET = {"transfer-target": "the dataset params transfer.targets names for data.dataset"}
 
@@ -29,6 +28,11 @@ def parse_paths(description, *names, flags=None):
     return parser.parse_args()
 
 
+def program() -> str:
+    """The name error lines start with: the stage's script (tune), or the command (mnist-predict)."""
+    return Path(sys.argv[0]).stem
+
+
 def run(main):
     """Run a stage's main(). A PipelineError, or an OSError such as a missing input file, ends it with
     `<stage>: error: <message>` and exit status 1; any other exception is a bug and keeps its traceback."""
@@ -37,8 +41,7 @@ def run(main):
     try:
         main()
     except (PipelineError, OSError) as error:
-        stage = Path(sys.argv[0]).stem
-        print(f"{stage}: error: {error}", file=sys.stderr)
+        print(f"{program()}: error: {error}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -75,8 +78,8 @@ def drop_native_logs():
     are untouched; at exit the thread passes on what is left."""
     sys.stderr.flush()
     original = os.dup(2)
-    sys.stderr = open(original, "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors,
-                      closefd=False)
+    sys.stderr = open(original, "w", buffering=1, encoding=sys.stderr.encoding,  # noqa: SIM115  (for good)
+                      errors=sys.stderr.errors, closefd=False)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)

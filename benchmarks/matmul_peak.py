@@ -2,16 +2,13 @@
 machine, with the pipeline's thread count. Best of several timed products of two n x n matrices. Usage (repository
 root):
 
-    .venv/bin/python tests/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
+    .venv/bin/python benchmarks/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-import mnist_pipeline  # noqa: E402,F401  (pins TensorFlow's switches as the stages do)
+import mnist_pipeline  # noqa: F401  (pins TensorFlow's switches as the stages do)
 
 
 def main():

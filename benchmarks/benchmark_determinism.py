@@ -2,7 +2,7 @@
 augmentation (the retrain recipe) on 20 000 real digits, with `runtime.deterministic` on and off, alternating runs
 in fresh processes. Prints seconds per run and the median ratio. Usage (from the repository root):
 
-    .venv/bin/python tests/benchmark_determinism.py PREPARED_DIR [--repeats 3]
+    .venv/bin/python benchmarks/benchmark_determinism.py PREPARED_DIR [--repeats 3]
 """
 
 import argparse
@@ -19,7 +19,6 @@ RETRAIN_LIKE = {"conv1_filters": 32, "conv1_kernel": 3, "conv2_filters": 64, "co
 
 
 def one_epoch(prepared, model_kind, deterministic):
-    sys.path.insert(0, str(REPO / "stages"))
     from mnist_pipeline import data, runtime
 
     runtime.configure(seed=1, threads=2, deterministic=deterministic)

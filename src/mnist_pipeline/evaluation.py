@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from . import artifacts
+
 
 def confusion_matrix(actual, predicted, num_classes) -> np.ndarray:
     """counts[a, p]: how many examples of class a were predicted as p."""
@@ -10,8 +12,9 @@ def confusion_matrix(actual, predicted, num_classes) -> np.ndarray:
     return counts
 
 
-def per_class_scores(counts: np.ndarray, class_names):
-    """Rows of class (its name), precision, recall, f1, support. A class never predicted gets precision 0."""
+def per_class_table(counts: np.ndarray, class_names):
+    """One row per class: class (its name), precision, recall, f1, support. A class never predicted gets precision
+    0."""
     rows = []
     for label, name in enumerate(class_names):
         hits = counts[label, label]
@@ -21,7 +24,7 @@ def per_class_scores(counts: np.ndarray, class_names):
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         rows.append({"class": name, "precision": round(float(precision), 6), "recall": round(float(recall), 6),
                      "f1": round(float(f1), 6), "support": int(support)})
-    return rows
+    return artifacts.table(rows)
 
 
 def cross_entropy(probabilities: np.ndarray, labels) -> float:
@@ -42,6 +45,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     }
 
 
-def confusion_rows(labels, predicted, class_names):
+def confusion_table(labels, predicted, class_names):
     """One row per test example, by class name, the shape DVC's `confusion` plot template counts."""
-    return [{"actual": class_names[a], "predicted": class_names[p]} for a, p in zip(labels, predicted)]
+    return artifacts.table({"actual": [class_names[a] for a in labels],
+                            "predicted": [class_names[p] for p in predicted]})

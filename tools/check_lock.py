@@ -1,7 +1,7 @@
 """Is the committed dvc.lock true to the code, params and commands it records? Run in a checkout with or without the
 data: `dvc status` may report data and outputs that are missing, never a code or params change. Otherwise a change
 to a library module or to params.yaml could land without the rerun that dvc.lock claims. Usage (repository root):
-    .venv/bin/python tests/check_lock.py [REPO]
+    .venv/bin/python tools/check_lock.py [REPO]
 Exit status 1, with one line per stale stage, when dvc.lock is out of date."""
 
 import json

@@ -1,9 +1,9 @@
 """Scratch copies of this repository that run the smoke pipeline with real DVC.
 
 Used by the pipeline tests, and on its own for the reproduction checks of .ci/run and the pull-request workflow:
-  python tests/smoke.py check                  smoke pipeline, forced rerun from scratch: identical dvc.lock
-  python tests/smoke.py lock SOURCE LOCK_OUT   smoke pipeline on another checkout (e.g. the base branch)
-  python tests/smoke.py compare BASE HEAD      stages whose inputs did not change must give the same outputs
+  python tools/smoke.py check                  smoke pipeline, forced rerun from scratch: identical dvc.lock
+  python tools/smoke.py lock SOURCE LOCK_OUT   smoke pipeline on another checkout (e.g. the base branch)
+  python tools/smoke.py compare BASE HEAD      stages whose inputs did not change must give the same outputs
 """
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE_PARAMS = REPO / "tests" / "smoke-params.yaml"
+SMOKE_PARAMS = REPO / "tools" / "smoke-params.yaml"
 
 
 def tuner_workspace() -> str:

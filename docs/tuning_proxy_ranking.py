@@ -1,4 +1,4 @@
-"""How well a search trial predicts the final recipe (README: Trials that train as the final model does).
+"""How well a search trial predicts the final recipe (docs/tuning.md: Trials that train as the final model does).
 
 For each network of the committed search (`metrics/trials.csv`), three scores on the validation digits:
 - plain: the trial (tune.epochs on tune.train_subset, seeded as the tuner seeds it) the way the notebook trained,
@@ -8,20 +8,17 @@ For each network of the committed search (`metrics/trials.csv`), three scores on
 It prints them per trial and the rank correlation of each kind of trial with the reference.
 
 Run from the repository root with the environment active, after `make repro` or `dvc pull` (it needs data/prepared
-and the search's outputs): `python tests/proxy_ranking.py`. About 15 minutes on the 2-core Xeon of README.
+and the search's outputs): `python docs/tuning_proxy_ranking.py`. About 15 minutes on a 2-core machine.
 """
 
 import argparse
 import csv
-import sys
 import time
-from pathlib import Path
 
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-from mnist_pipeline import data, params, runtime  # noqa: E402
-from tune import AUGMENTATION  # noqa: E402  (the retrain params a retrain-like trial takes)
+from mnist_pipeline import data, params, runtime
+from mnist_pipeline.params import AUGMENTATION  # the retrain params a retrain-like trial takes
 
 
 def value(text):

@@ -254,7 +254,7 @@ def _epochs_trained(trial):
 HYPERBAND_COLUMNS = {"bracket": "tuner/bracket", "round": "tuner/round"}
 
 
-def trial_rows(tuner, hp_names):
+def trial_table(tuner, hp_names):
     """One row per trial: id, every hyperparameter (and Hyperband's bracket and round), the objective and val_loss at
     the best epoch, epochs trained, status, and for a failed trial the last line of its error."""
     hyperband = isinstance(tuner, kt.Hyperband)
@@ -271,10 +271,10 @@ def trial_rows(tuner, hp_names):
             "status": trial.status,
             "error": _failure_reason(trial),
         })
-    return rows
+    return artifacts.table(rows)
 
 
-def progress_rows(tuner):
+def progress_table(tuner):
     """The search as it went, one row per trial in the order they ended: epochs trained by all trials so far and the
     best validation accuracy so far (empty until a trial completes). Plotted, it compares algorithms by effort."""
     rows, spent, best = [], 0, None
@@ -285,7 +285,7 @@ def progress_rows(tuner):
             best = trial.score
         rows.append({"trial": trial_id, "epochs_spent": spent,
                      "best_val_accuracy": None if best is None else round(float(best), 6)})
-    return rows
+    return artifacts.table(rows, ["trial", "epochs_spent", "best_val_accuracy"])
 
 
 def best_trial(tuner):

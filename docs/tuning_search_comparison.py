@@ -1,4 +1,4 @@
-"""The search-algorithm comparison of README, from experiments named `<algorithm>-seed<seed>` (the search) and
+"""The search-algorithm comparison of docs/tuning.md, from experiments named `<algorithm>-seed<seed>` (the search) and
 `<algorithm>-seed<seed>-retrained` (the whole pipeline: the winner retrained and tested).
 
 Run them first, from the repository root with the environment active (the second loop took 15 to 25 minutes an
@@ -7,9 +7,10 @@ experiment here, 6 where the winner had already been retrained and DVC skipped t
     dvc exp run --temp tune -n $algorithm-seed$seed -S tune.algorithm=$algorithm -S tune.seed=$seed; done; done
   for seed in 7 8; do for algorithm in random hyperband bayesian; do
     dvc exp run --temp -n $algorithm-seed$seed-retrained -S tune.algorithm=$algorithm -S tune.seed=$seed; done; done
-(the committed run counts as both experiments its params name). `python tests/search_comparison.py` then prints the
-table: best validation accuracy, epochs spent, the epochs each search had spent when it first reached the random
-search's best (same seed), the search's wall time, and the test accuracy of its winner after the full retrain.
+(the committed run counts as both experiments its params name). `python docs/tuning_search_comparison.py` then
+prints the table: best validation accuracy, epochs spent, the epochs each search had spent when it first reached
+the random search's best (same seed), the search's wall time, and the test accuracy of its winner after the full
+retrain.
 """
 
 import csv

@@ -3,10 +3,10 @@
 # at a time with runtime.threads 1. Prints both wall times, the same-run matmul peak before and after, and each
 # experiment's training seconds. Run it in a clone that has data/prepared (e.g. `git clone . ../bench && cd ../bench &&
 # dvc cache dir --local <this clone>/.dvc/cache && dvc checkout data/prepared`), never in a workspace you are using:
-# it adds experiments. Usage: tests/benchmark_queue.sh  (with the environment's bin first on PATH)
+# it adds experiments. Usage: benchmarks/benchmark_queue.sh  (with the environment's bin first on PATH)
 set -euo pipefail
 seeds=(21 22 23 24)
-python tests/matmul_peak.py
+python benchmarks/matmul_peak.py
 
 start=$(date +%s.%N)
 for seed in "${seeds[@]}"; do
@@ -22,7 +22,7 @@ dvc queue start --jobs 2
 while dvc queue status 2>/dev/null | grep -E "Running|Queued" >/dev/null; do sleep 2; done
 echo "queued, --jobs 2, 1 thread each: $(echo "$(date +%s.%N) - $start" | bc) s"
 
-python tests/matmul_peak.py
+python benchmarks/matmul_peak.py
 dvc exp show --no-pager --csv 2>/dev/null | python -c '
 import csv, sys
 for row in csv.DictReader(sys.stdin):
