@@ -4,6 +4,7 @@ the smoke run's outputs through DVC's SSH remote. `make push`, `make repro` and 
 import getpass
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -186,7 +187,9 @@ def test_with_the_server_stopped_repro_computes_here_push_fails_and_the_cache_is
     server.stop()
     cache = files_under(work / ".dvc" / "cache")
 
-    output = make(work, "repro", env=env).stdout
+    result = make(work, "repro", env=env)
+    output = result.stdout
+    assert_quiet(result)
     [line] = [line for line in output.splitlines() if line.startswith("pull:")]
     assert f"remote 'storage' ({server.url}) cannot be used" in line and "computing everything here" in line
     assert "Connect call failed" in line
@@ -219,6 +222,29 @@ def flip_a_byte(store: Path, path_in_repo: Path):
 WEIGHTS = "models/tuned/model.weights.h5"
 
 
+# What a fresh clone's `make repro` must not print: DVC's missing-cache warnings once pull.py has said in one line what
+# the remote holds, and the C++ log lines of TensorFlow, XLA or absl.
+NOISE = re.compile(r"Some of the cache files do not exist|Unable to pull data|WARNING|^[IWEF]\d{4} \d\d:\d\d:|"
+                   r"absl::InitializeLog|XNNPACK delegate", re.M)
+
+
+def assert_quiet(result):
+    assert not NOISE.search(result.stdout + result.stderr), NOISE.search(result.stdout + result.stderr).group(0)
+
+
+def test_a_fresh_clone_with_an_empty_remote_computes_everything_quietly(smoke_run, tmp_path):
+    repo, _, env = smoke_run
+    fresh = tmp_path / "clones" / "fresh"  # its default remote, ../../mnist-dvc-storage, does not exist yet
+    smoke.run(fresh.parent.parent, "git", "clone", "--quiet", str(repo), str(fresh))
+    result = make(fresh, "repro", env=env)
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("pull:")]
+    assert line.startswith("pull: 0 output(s) of dvc.lock fetched") and "not stored there, computed here" in line
+    # Every stage whose outputs DVC caches ran; the others' outputs (metrics, figures) are in git already.
+    assert {"download", "prepare", "baseline", "retrain", "export"} <= set(stages_run(result.stdout))
+    assert "Epoch 1/1" in result.stdout and "retrain: train accuracy" in result.stdout  # Keras' lines and summaries
+    assert_quiet(result)
+
+
 def assert_the_damaged_file_is_named_and_its_output_computed(fresh, output, original):
     [line] = [line for line in output.splitlines() if line.startswith("pull: 1 object(s)")]
     url = smoke.dvc(fresh, "config", "remote.storage.url").stdout.strip()
@@ -237,9 +263,10 @@ def test_a_corrupt_object_in_the_ssh_remote_is_named_never_placed_and_its_output
     make(work, "push")
     flip_a_byte(server.store, work / WEIGHTS)
     fresh = clone(work, tmp_path / "fresh", server)
-    output = make(fresh, "repro", env=env).stdout
+    result = make(fresh, "repro", env=env)
     server.stop()
-    assert_the_damaged_file_is_named_and_its_output_computed(fresh, output, Path(work, WEIGHTS).read_bytes())
+    assert_the_damaged_file_is_named_and_its_output_computed(fresh, result.stdout, Path(work, WEIGHTS).read_bytes())
+    assert_quiet(result)
 
 
 def test_a_corrupt_object_in_the_default_local_remote_is_named_never_placed_and_its_output_computed(smoke_run,

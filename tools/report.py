@@ -1,0 +1,149 @@
+"""The results tables of README.md and docs/, built from the committed outputs of the pipeline (metrics/ and
+models/best_hyperparameters.json) with pandas, so that no number in them is typed by hand.
+
+Each table sits between `<!-- table: NAME -->` and `<!-- /table -->` in the page that shows it. `make report`
+(python tools/report.py) rewrites them; `--check` rewrites nothing and exits 1, naming each table that disagrees
+with the metrics (a test runs it, so the committed pages cannot drift from the committed metrics).
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+
+
+def read_json(path):
+    return json.loads((REPO / path).read_text())
+
+
+def percent(value, digits=2):
+    return f"{100 * value:.{digits}f} %"
+
+
+def headline():
+    evaluate, tune, export = (read_json(f"metrics/{name}.json") for name in ("evaluate", "tune", "export"))
+    transfer, test_count = read_json("metrics/transfer.json"), read_json("metrics/data.json")["test"]["count"]
+    rows = [
+        ("baseline (the notebook's CNN), test accuracy",
+         f"{percent(evaluate['baseline']['test_accuracy'])} ({evaluate['baseline']['test_errors']} errors of "
+         f"{test_count:,})"),
+        ("tuned (the search's best, retrained), test accuracy",
+         f"{percent(evaluate['tuned']['test_accuracy'])} ({evaluate['tuned']['test_errors']} errors)"),
+        ("search: best validation accuracy",
+         f"{percent(tune['best_val_accuracy'])} (trial {tune['best_trial']} of {tune['trials_completed']}, "
+         f"{tune['algorithm']} search, {tune['epochs_spent']} epochs in all)"),
+        ("TFLite int8 against float32",
+         f"{export['int8_size_reduction']:.2f}x smaller, {export['int8_minus_float32_points']:+.2f} points "
+         f"({percent(export['tflite_int8']['test_accuracy'])})"),
+        *((f"transfer, {name.split('_')[1]} labelled target images: fine-tuned / from scratch",
+           f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} ({100 * result['gain']:+.2f} "
+           "points)") for name, result in transfer.items()),
+    ]
+    return pd.DataFrame(rows, columns=["result", "committed run"])
+
+
+def per_class():
+    table = pd.read_csv(REPO / "metrics/per_class.csv", dtype={"class": str})
+    wide = table.pivot(index="class", columns="model", values="f1").loc[table["class"].unique()]
+    support = table[table["model"] == "tuned"].set_index("class")["support"]
+    return pd.DataFrame({"class": wide.index, "baseline F1": wide["baseline"].map("{:.4f}".format),
+                         "tuned F1": wide["tuned"].map("{:.4f}".format), "test images": support[wide.index].values})
+
+
+def export_formats():
+    formats, timing = read_json("metrics/export_formats.json"), read_json("metrics/timing/export.json")
+    latency = timing["latency_ms"]
+    names = {"keras": "Keras model directory (`models/tuned/`)", "saved_model": "SavedModel (`models/serving/`)",
+             "tflite_float32": "TFLite float32", "tflite_int8": "TFLite int8"}
+    return pd.DataFrame([{
+        "format": label,
+        "size": (f"{formats[name]['size_bytes']:,} B" if "size_bytes" in formats[name]
+                 else f"{timing['saved_model_size_bytes']:,} B (varies by a few bytes)"),
+        "test accuracy": percent(formats[name]["test_accuracy"]),
+        "one image, p50 / p95": f"{latency[name]['p50']:.3f} / {latency[name]['p95']:.3f} ms",
+    } for name, label in names.items()])
+
+
+def stage_times():
+    """Each stage's timing file, in the order dvc.yaml runs them."""
+    rows = []
+    for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]:
+        path = REPO / "metrics/timing" / f"{stage}.json"
+        if not path.exists():  # the download stages write none
+            continue
+        timing = json.loads(path.read_text())
+        seconds = {key: value for key, value in timing.items()
+                   if key.endswith("_seconds") and isinstance(value, (int, float))}
+        rows.append({"stage": stage, "seconds": ", ".join(f"{key.removesuffix('_seconds').replace('_', ' ')} "
+                                                          f"{value:g}" for key, value in seconds.items()),
+                     "peak memory": f"{timing['peak_memory_mb']} MB"})
+    return pd.DataFrame(rows)
+
+
+def trials():
+    table = pd.read_csv(REPO / "metrics/trials.csv", dtype={"trial": str})
+    best = read_json("metrics/tune.json")["best_trial"]
+    table["val_accuracy"] = table["val_accuracy"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    table["learning_rate"] = table["learning_rate"].map("{:.2e}".format)
+    table["trial"] = [f"**{t}**" if t == best else t for t in table["trial"]]
+    return table.drop(columns=["val_loss", "error"])
+
+
+def transfer():
+    rows = [{"labelled target images": name.split("_")[1], "fine-tuned": percent(result["fine_tuned"]),
+             "from scratch": percent(result["from_scratch"]), "gain": f"{100 * result['gain']:+.2f} points"}
+            for name, result in read_json("metrics/transfer.json").items()]
+    return pd.DataFrame(rows)
+
+
+def data_counts():
+    counts = read_json("metrics/data.json")
+    splits = [split for split in ("train", "val", "test") if split in counts]
+    return pd.DataFrame({split: pd.Series(counts[split]["per_class"]) for split in splits}).rename_axis(
+        "class").reset_index()
+
+
+TABLES = {"headline": headline, "per-class": per_class, "export-formats": export_formats, "stage-times": stage_times,
+          "trials": trials, "transfer": transfer, "data-counts": data_counts}
+PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")))
+
+
+def render(name) -> str:
+    return TABLES[name]().to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def rebuilt(text) -> str:
+    return TABLE.sub(lambda found: found.group(1) + render(found.group("name")) + found.group(4), text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is out of date")
+    args = parser.parse_args()
+    stale = []
+    for page in PAGES:
+        text = (REPO / page).read_text()
+        unknown = [name for name in TABLE.findall(text) if name[1] not in TABLES]
+        if unknown:
+            sys.exit(f"{page}: no table named {unknown[0][1]} (known: {', '.join(TABLES)})")
+        new = rebuilt(text)
+        if new != text:
+            stale += [f"{page}: {found.group('name')}" for found in TABLE.finditer(text)
+                      if found.group("body") != render(found.group("name"))]
+            if not args.check:
+                (REPO / page).write_text(new)
+    if args.check and stale:
+        sys.exit("out of date with the committed metrics (run `make report`): " + ", ".join(stale))
+    print(f"{'checked' if args.check else 'rebuilt'} the tables of {len(PAGES)} page(s)"
+          + (f"; updated: {', '.join(stale)}" if stale and not args.check else ""))
+
+
+if __name__ == "__main__":
+    main()
