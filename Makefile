@@ -10,7 +10,7 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check --quiet
 # DVC runs each stage's `python ...` through the shell: put the environment's interpreter first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup setup-jax repro push test test-fast lint report bench smoke-check check-lock lock
+.PHONY: setup setup-jax repro push serve test test-fast lint report bench smoke-check check-lock lock
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ repro: setup
 # Store this checkout's outputs, and the run-cache (which run of which inputs made them), in the default remote.
 push: setup
 	dvc push --run-cache
+
+# The exported int8 model behind TensorFlow Serving's REST API and a page to draw a digit, on 127.0.0.1:8501
+# (docs/export.md; `mnist-serve --help` for the other models and settings). Needs make repro first.
+serve: setup
+	mnist-serve
 
 # In two processes (pytest-xdist); `make test TEST_PROCESSES=0` runs the suite in a single process.
 TEST_PROCESSES ?= 2

@@ -1,6 +1,6 @@
-"""The yardstick every timing in README stands beside: TensorFlow's fp32 (or bf16) matrix-multiply rate on this
-machine, with the pipeline's thread count. Best of several timed products of two n x n matrices. Usage (repository
-root):
+"""The yardstick every timing in README and docs/ stands beside: TensorFlow's fp32 (or bf16) matrix-multiply rate on
+this machine, with the pipeline's thread count. Best of several timed products of two n x n matrices. Usage
+(repository root):
 
     .venv/bin/python benchmarks/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
 """
@@ -8,7 +8,7 @@ root):
 import argparse
 import time
 
-import mnist_pipeline  # noqa: F401  (pins TensorFlow's switches as the stages do)
+from mnist_pipeline import cli  # importing the package pins TensorFlow's switches as the stages do
 
 
 def main():
@@ -38,4 +38,4 @@ def _timed(tf, a, b):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)  # as a stage runs: one-line errors, no C++ log lines

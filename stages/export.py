@@ -1,6 +1,6 @@
 """export: write the tuned model as a TensorFlow SavedModel (for serving) and as TFLite models in float32 and int8
 (for devices), then run the whole test set through each format's own runtime: size, accuracy and single-image
-latency per format. The SavedModel's bytes differ on every export, so it stays out of dvc.lock (see README).
+latency per format. The SavedModel's bytes differ on every export, so it stays out of dvc.lock (docs/export.md).
 The SavedModel is converted and measured from the private directory it is written to, before it is moved into
 place: export never runs a SavedModel graph it finds on disk."""
 

@@ -7,6 +7,8 @@ import pytest
 from mnist_pipeline import params, runtime
 
 runtime.configure(seed=1, threads=2, deterministic=True)
+import keras  # noqa: E402
+
 from mnist_pipeline import models, tuning  # noqa: E402
 
 SPACE = params.load(Path(__file__).resolve().parents[1] / "params.yaml")["tune"]["space"]
@@ -88,8 +90,10 @@ def test_fine_tuning_keeps_the_base_frozen_for_its_epochs_then_trains_it(frozen_
     source = models.build_cnn_from_description(SMALL_HP, description)
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
-    tuned = transfer.fine_tune(source, SMALL_HP, description, x, y, epochs=epochs, frozen_epochs=frozen_epochs,
-                               unfrozen_learning_rate_factor=0.1, batch_size=32, seed=3)
+    tuned, steps = transfer.fine_tune(source, SMALL_HP, description, x, y, transfer.SameEpochs(epochs),
+                                      frozen_epochs=frozen_epochs, unfrozen_learning_rate_factor=0.1, batch_size=32,
+                                      seed=3)
+    assert steps == epochs * 2  # 64 images in batches of 32
     base = list(zip(transfer.convolutional_base(tuned), transfer.convolutional_base(source)))
     assert [layer.__class__.__name__ for layer, _ in base] == ["Conv2D", "BatchNormalization", "Activation",
                                                                 "MaxPooling2D"] * 2
@@ -101,8 +105,26 @@ def test_fine_tuning_keeps_the_base_frozen_for_its_epochs_then_trains_it(frozen_
     assert not np.array_equal(head.get_weights()[0], source.layers[len(base) + 1].get_weights()[0])
 
 
+def test_trained_to_its_best_a_network_stops_when_the_held_out_images_stop_improving_and_keeps_its_best():
+    from mnist_pipeline import data, transfer
+
+    description = data.Description("toy", "Toy", (28, 28, 1), tuple("ab"))
+    rng = np.random.default_rng(1)
+    x, y = rng.random((100, 28, 28, 1), dtype=np.float32), rng.integers(0, 2, 100)  # nothing to learn: it overfits
+    train, held = transfer.held_out(x, y, 0.2, seed=3)
+    assert len(held[1]) == 20 and set(held[1]) == {0, 1}
+
+    def held_out_accuracy(model):
+        return float(np.mean(model.predict(held[0], verbose=0).argmax(axis=1) == held[1]))
+
+    rule = transfer.ToItsBest(held, max_steps=600, patience_steps=40, check_steps=10)
+    best, steps = transfer.from_scratch(SMALL_HP, description, *train, rule, batch_size=32, seed=3)
+    assert 0 < steps < 600 and steps % 10 == 0  # it stopped before its budget, at a check
+    longer, _ = transfer.from_scratch(SMALL_HP, description, *train, transfer.SameEpochs(200), batch_size=32, seed=3)
+    assert held_out_accuracy(best) > held_out_accuracy(longer)
+
+
 def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_the_session():
-    import keras
 
     from mnist_pipeline import data
 

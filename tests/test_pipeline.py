@@ -52,6 +52,14 @@ def test_repro_runs_every_stage_and_leaves_consistent_results(smoke_run):
     assert set(transfer) == {"images_300"}
     assert transfer["images_300"]["gain"] == pytest.approx(
         transfer["images_300"]["fine_tuned"] - transfer["images_300"]["from_scratch"], abs=1e-6)
+    with open(Path(repo, "metrics/transfer.csv"), newline="") as f:
+        runs = {(row["rule"], row["method"]): row for row in csv.DictReader(f)}
+    assert sorted(runs) == sorted((rule, method) for rule in ("same_epochs", "to_its_best")
+                                  for method in ("fine_tuned", "from_scratch"))
+    assert int(runs["same_epochs", "from_scratch"]["steps"]) == 2 * 5  # 2 epochs of 300 images in batches of 64
+    assert 0 < int(runs["to_its_best", "from_scratch"]["steps"]) <= 150
+    # Trained to its best on the same 300 images, the network from scratch leaves chance (10 classes) far behind.
+    assert transfer["images_300"]["from_scratch"] > 0.3
     assert read_json(repo, "data/transfer/prepared/dataset.json")["name"] == "fashion_mnist"
 
     exported, formats = read_json(repo, "metrics/export.json"), read_json(repo, "metrics/export_formats.json")

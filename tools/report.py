@@ -42,11 +42,20 @@ def headline():
         ("TFLite int8 against float32",
          f"{export['int8_size_reduction']:.2f}x smaller, {export['int8_minus_float32_points']:+.2f} points "
          f"({percent(export['tflite_int8']['test_accuracy'])})"),
-        *((f"transfer, {name.split('_')[1]} labelled target images: fine-tuned / from scratch",
-           f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} ({100 * result['gain']:+.2f} "
-           "points)") for name, result in transfer.items()),
+        *((f"transfer {transfer_route()}, {name.split('_')[1]} labelled images: fine-tuned / from scratch, "
+           "each trained to its best", f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} "
+           f"({100 * result['gain']:+.2f} points)") for name, result in transfer.items()),
     ]
     return pd.DataFrame(rows, columns=["result", "committed run"])
+
+
+def transfer_route():
+    """"MNIST → Fashion-MNIST": the dataset of the committed run and its transfer target, as params name them."""
+    from mnist_pipeline.datasets import DATASETS
+
+    settings = yaml.safe_load((REPO / "params.yaml").read_text())
+    source = settings["data"]["dataset"]
+    return f"{DATASETS[source].title} → {DATASETS[settings['transfer']['targets'][source]].title}"
 
 
 def per_class():
@@ -96,10 +105,36 @@ def trials():
     return table.drop(columns=["val_loss", "error"])
 
 
+RULES = {"same_epochs": "same epochs", "to_its_best": "to its best"}
+
+
 def transfer():
-    rows = [{"labelled target images": name.split("_")[1], "fine-tuned": percent(result["fine_tuned"]),
-             "from scratch": percent(result["from_scratch"]), "gain": f"{100 * result['gain']:+.2f} points"}
-            for name, result in read_json("metrics/transfer.json").items()]
+    """Each comparison of the committed run: both rules, both methods, the steps each trained."""
+    table = pd.read_csv(REPO / "metrics/transfer.csv")
+    wide = table.pivot_table(index=["images", "rule"], columns="method", values=["test_accuracy", "steps"],
+                             aggfunc="first", sort=False)
+    return pd.DataFrame([{
+        "labelled images": images, "each side trained": RULES[rule],
+        "fine-tuned": f"{percent(row['test_accuracy', 'fine_tuned'])} ({row['steps', 'fine_tuned']} steps)",
+        "from scratch": f"{percent(row['test_accuracy', 'from_scratch'])} ({row['steps', 'from_scratch']} steps)",
+        "gain": f"{100 * (row['test_accuracy', 'fine_tuned'] - row['test_accuracy', 'from_scratch']):+.2f} points",
+    } for (images, rule), row in wide.iterrows()])
+
+
+def transfer_seeds():
+    """The gain at each size by each rule over the seeds of docs/transfer_seeds.py: mean and range."""
+    table = pd.read_csv(REPO / "docs/transfer_seeds.csv")
+    wide = table.pivot_table(index=["images", "rule", "seed"], columns="method", values="test_accuracy")
+    gains = (100 * (wide["fine_tuned"] - wide["from_scratch"])).rename("gain").reset_index()
+    scratch = (100 * wide["from_scratch"]).rename("scratch").reset_index()
+    rows = []
+    for (images, rule), found in gains.groupby(["images", "rule"], sort=False):
+        from_scratch = scratch[(scratch["images"] == images) & (scratch["rule"] == rule)]["scratch"]
+        rows.append({"labelled images": images, "each side trained": RULES[rule],
+                     "seeds": ", ".join(map(str, sorted(found["seed"]))),
+                     "gain, mean (range)": f"{found['gain'].mean():+.2f} ({found['gain'].min():+.2f} to "
+                                           f"{found['gain'].max():+.2f}) points",
+                     "from scratch, range": f"{from_scratch.min():.2f}-{from_scratch.max():.2f} %"})
     return pd.DataFrame(rows)
 
 
@@ -111,7 +146,7 @@ def data_counts():
 
 
 TABLES = {"headline": headline, "per-class": per_class, "export-formats": export_formats, "stage-times": stage_times,
-          "trials": trials, "transfer": transfer, "data-counts": data_counts}
+          "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts}
 PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")))
 
 

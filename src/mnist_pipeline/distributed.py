@@ -3,7 +3,7 @@
 The tune stage serves its oracle over gRPC with Keras Tuner's service, and starts the workers: copies of the stage
 script with Keras Tuner's variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) set. Each
 worker asks the oracle for a trial, trains it, reports back and asks again, until the oracle has none left; all of
-them share the search directory. Workers on other machines join the same way (README, "Distributed search").
+them share the search directory. Workers on other machines join the same way (docs/tuning.md).
 
 The oracle has no authentication: it listens on 127.0.0.1 unless MNIST_DVC_ORACLE_ADDRESS names another address.
 

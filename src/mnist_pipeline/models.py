@@ -59,7 +59,7 @@ class BatchNormalization(layers.BatchNormalization):
 
     Keras 3 builds a training step of batch norm from separate ops (the moments, then the normalization, each with
     its own gradient), and on the CPU they took about as long as the convolutions. TensorFlow's fused op does the same
-    arithmetic, forward and backward, in one kernel each (README: Training throughput). Inference, the other
+    arithmetic, forward and backward, in one kernel each (docs/results.md, Training throughput). Inference, the other
     backends and the saved model (model_files saves Keras' own layer) are Keras' BatchNormalization unchanged."""
 
     def call(self, inputs, training=None, mask=None):

@@ -343,11 +343,15 @@ SCHEMA = Section({
     }),
     "transfer": Section({
         "targets": TransferTargets(),
-        "subsets": ListOf(Int(min=1)),
+        "subsets": ListOf(Int(min=10)),
         "epochs": Int(min=1, max=1000),
         "frozen_epochs": Int(min=0, max=1000),
         "unfrozen_learning_rate_factor": Float(min=0, max=1, min_exclusive=True),
         "batch_size": BATCH_SIZE,
+        "holdout_fraction": Float(min=0.05, max=0.5),
+        "max_steps": Int(min=1, max=1_000_000),
+        "patience_steps": Int(min=1, max=1_000_000),
+        "check_steps": Int(min=1, max=10_000),
         "seed": SEED,
     }, also=_frozen_within_epochs),
     "export": Section({

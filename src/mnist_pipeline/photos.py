@@ -36,10 +36,15 @@ def read_grey(path, max_pixels=MAX_PIXELS) -> np.ndarray:
         raise PhotoError(f"{path}: is a directory, not an image file")
     if path.stat().st_size == 0:
         raise PhotoError(f"{path}: is empty")
+    return decode_grey(path, path, max_pixels)
+
+
+def decode_grey(source, name, max_pixels=MAX_PIXELS) -> np.ndarray:
+    """As read_grey, from `source`: a path or a binary file (an upload, say); `name` says which in messages."""
     try:
-        with Image.open(path, formats=DECODERS) as image:
+        with Image.open(source, formats=DECODERS) as image:
             if image.width * image.height > max_pixels:
-                raise PhotoError(f"{path}: {image.width}x{image.height} pixels is more than the limit of "
+                raise PhotoError(f"{name}: {image.width}x{image.height} pixels is more than the limit of "
                                  f"{max_pixels}")
             image.load()
             image = ImageOps.exif_transpose(image)  # a phone photo's pixels are stored sideways, with a tag saying so
@@ -47,11 +52,11 @@ def read_grey(path, max_pixels=MAX_PIXELS) -> np.ndarray:
     except PhotoError:
         raise
     except UnidentifiedImageError:
-        raise PhotoError(f"{path}: not a {DECODER_NAMES} image") from None
+        raise PhotoError(f"{name}: not a {DECODER_NAMES} image") from None
     except Image.DecompressionBombError:  # Pillow's own check, made while it opens the file
-        raise PhotoError(f"{path}: more than the limit of pixels Pillow opens ({2 * Image.MAX_IMAGE_PIXELS})") from None
+        raise PhotoError(f"{name}: more than the limit of pixels Pillow opens ({2 * Image.MAX_IMAGE_PIXELS})") from None
     except Exception as error:  # cut or corrupt data: each decoder fails in its own way (OSError, SyntaxError, ...)
-        raise PhotoError(f"{path}: cannot decode the image ({type(error).__name__}: {error})") from None
+        raise PhotoError(f"{name}: cannot decode the image ({type(error).__name__}: {error})") from None
 
 
 def _grey_levels(image) -> np.ndarray:

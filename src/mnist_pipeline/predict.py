@@ -26,10 +26,14 @@ class Classifier:
         self.runner, self.description = runners.open_runner(model_path, threads)
         self.side, self.box = photo_box(self.description)
 
-    def prepare(self, source, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
-        """`source` (a path, or a binary file with a name) as an input of the model; raises photos.PhotoError
-        (photos.NoInkError when there is no ink to classify)."""
-        return photos.prepare(photos.read_grey(source, max_pixels), self.side, self.box)
+    def prepare(self, path, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
+        """The image file at `path` as an input of the model; raises photos.PhotoError (photos.NoInkError when there
+        is no ink to classify)."""
+        return photos.prepare(photos.read_grey(path, max_pixels), self.side, self.box)
+
+    def prepare_upload(self, file, name, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
+        """As prepare, for an image that arrives as a binary file (the server's uploads), `name` naming it."""
+        return photos.prepare(photos.decode_grey(file, name, max_pixels), self.side, self.box)
 
     def classify(self, images, top) -> list:
         """The top classes of each prepared image (see top_classes)."""

@@ -43,7 +43,7 @@ class RandomAffine(layers.Layer):
                                        draw(self.shift_fraction * height), draw(self.shift_fraction * width),
                                        height, width)
         # TensorFlow has a native kernel for this. Elsewhere (JAX) Keras resamples with gathers, as cheap as these
-        # matrix products on the CPU; the products keep a GPU on dense arithmetic (README: Keras backends).
+        # matrix products on the CPU; the products keep a GPU on dense arithmetic (docs/backends.md).
         if keras.backend.backend() == "tensorflow":
             return ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="constant")
         return resample(images, transforms)

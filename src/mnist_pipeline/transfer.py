@@ -1,10 +1,19 @@
 """Transfer learning: the convolutional base of a CNN trained on one image set, reused on another of the same image
-shape, against the same network trained from scratch for as many epochs on as many labelled images."""
+shape, against the same network trained from scratch on the same labelled images.
+
+Each side is trained two ways. `SameEpochs`: both train the same number of epochs on all the labelled images (the
+recipe's budget, in which a network from random weights may not leave its starting point on a few images).
+`ToItsBest`: both train on most of the labelled images until the rest (held out, stratified) stops improving, up to
+a budget in steps, and keep their best weights; the held-out images decide when, never the test set."""
+
+import math
+from typing import NamedTuple
 
 import keras
+import numpy as np
 from keras import layers
 
-from . import models, training
+from . import data, models, training
 
 
 def convolutional_base(model):
@@ -13,32 +22,99 @@ def convolutional_base(model):
     return model.layers[:flatten]
 
 
-def fine_tune(source, hp, description, x, y, *, epochs, frozen_epochs, unfrozen_learning_rate_factor, batch_size,
+class SameEpochs(NamedTuple):
+    """Train for `epochs` epochs on all the labelled images."""
+    epochs: int
+
+    def fit(self, model, x, y, batch_size, initial_epoch=0) -> int:
+        training.fit(model, x, y, batch_size=batch_size, epochs=self.epochs, initial_epoch=initial_epoch)
+        return (self.epochs - initial_epoch) * training.steps_per_epoch(len(y), batch_size)
+
+
+class ToItsBest(NamedTuple):
+    """Train on `train` until the accuracy on `held_out` has not improved for `patience_steps`, at most `max_steps`,
+    checking it every `check_steps` (a small set is repeated within an epoch so that checks are that far apart
+    whatever its size), and keep the weights of the best check. Accuracy, not loss: the loss of a network from
+    scratch turns up (it grows overconfident) long before its accuracy stops improving."""
+    held_out: tuple  # (x, y)
+    max_steps: int
+    patience_steps: int
+    check_steps: int
+
+    def fit(self, model, x, y, batch_size, initial_epoch=0) -> int:
+        repeats = max(1, math.ceil(self.check_steps * batch_size / len(y)))
+        x, y = np.concatenate([x] * repeats), np.concatenate([y] * repeats)
+        steps = training.steps_per_epoch(len(y), batch_size)
+        stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=math.ceil(self.patience_steps / steps),
+                                             restore_best_weights=True)
+        training.fit(model, x, y, batch_size=batch_size, epochs=initial_epoch + math.ceil(self.max_steps / steps),
+                     initial_epoch=initial_epoch, validation_data=self.held_out, callbacks=[stop])
+        return (stop.best_epoch - initial_epoch + 1) * steps
+
+
+def held_out(x, y, fraction, seed):
+    """(train, held out) of the labelled images, stratified by class with `seed`."""
+    train, rest = data.stratified_split(y, fraction, seed)
+    return (x[train], y[train]), (x[rest], y[rest])
+
+
+def fine_tune(source, hp, description, x, y, rule, *, frozen_epochs, unfrozen_learning_rate_factor, batch_size,
               seed):
-    """A new network of `source`'s architecture for the classes of `description`, whose convolutional base starts
-    from `source`'s weights. It trains `frozen_epochs` with that base frozen (only the new head learns, at the tuned
-    learning rate), then the rest with everything unfrozen at a lower rate, so the base adapts without being
-    overwritten by the large early gradients of a random head."""
+    """(model, steps): a new network of `source`'s architecture for the classes of `description`, whose
+    convolutional base starts from `source`'s weights. It trains `frozen_epochs` with that base frozen (only the new
+    head learns, at the tuned learning rate), then by `rule` with everything unfrozen at a lower rate, so the base
+    adapts without being overwritten by the large early gradients of a random head. `steps` counts the optimizer
+    steps of both phases up to the weights kept."""
     keras.utils.set_random_seed(seed)
     model = models.build_cnn_from_description(hp, description)
     base = convolutional_base(model)
     for target, trained in zip(base, convolutional_base(source)):
         target.set_weights(trained.get_weights())
         target.trainable = False
+    steps = 0
     if frozen_epochs:
         models.compile_model(model, hp["learning_rate"])
         training.fit(model, x, y, batch_size=batch_size, epochs=frozen_epochs)
+        steps = frozen_epochs * training.steps_per_epoch(len(y), batch_size)
     for layer in base:
         layer.trainable = True
     models.compile_model(model, hp["learning_rate"] * unfrozen_learning_rate_factor)
-    if epochs > frozen_epochs:
-        training.fit(model, x, y, batch_size=batch_size, epochs=epochs, initial_epoch=frozen_epochs)
-    return model
+    return model, steps + rule.fit(model, x, y, batch_size, initial_epoch=frozen_epochs)
 
 
-def from_scratch(hp, description, x, y, *, epochs, batch_size, seed):
-    """The same network from random weights, trained for `epochs` at the tuned learning rate."""
+def from_scratch(hp, description, x, y, rule, *, batch_size, seed):
+    """(model, steps): the same network from random weights, trained by `rule` at the tuned learning rate."""
     keras.utils.set_random_seed(seed)
     model = models.build_cnn_from_description(hp, description)
-    training.fit(model, x, y, batch_size=batch_size, epochs=epochs)
-    return model
+    return model, rule.fit(model, x, y, batch_size)
+
+
+RULES = ("same_epochs", "to_its_best")
+METHODS = ("fine_tuned", "from_scratch")
+
+
+def compare(source, hp, description, x, y, test, settings, seed, eval_batch_size=1000):
+    """Both methods trained by both rules on the labelled images (x, y) with `seed`, each scored on `test` (x, y).
+    `settings` is params' transfer section. Rows of rule, method, test_accuracy and steps (optimizer steps up to the
+    weights kept)."""
+    from . import evaluation
+
+    train, held = held_out(x, y, settings["holdout_fraction"], seed)
+    rules = {"same_epochs": (SameEpochs(settings["epochs"]), (x, y)),
+             "to_its_best": (ToItsBest(held, settings["max_steps"], settings["patience_steps"],
+                                       settings["check_steps"]), train)}
+    rows = []
+    for name, (rule, (x_rule, y_rule)) in rules.items():
+        trained = {
+            "fine_tuned": fine_tune(source, hp, description, x_rule, y_rule, rule,
+                                    frozen_epochs=settings["frozen_epochs"],
+                                    unfrozen_learning_rate_factor=settings["unfrozen_learning_rate_factor"],
+                                    batch_size=settings["batch_size"], seed=seed),
+            "from_scratch": from_scratch(hp, description, x_rule, y_rule, rule, batch_size=settings["batch_size"],
+                                         seed=seed),
+        }
+        for method, (model, steps) in trained.items():
+            probabilities = model.predict(test[0], batch_size=eval_batch_size, verbose=0)
+            rows.append({"rule": name, "method": method, "steps": steps,
+                         "test_accuracy": round(evaluation.score(probabilities, test[1])["accuracy"], 6)})
+    return rows

@@ -1,0 +1,133 @@
+"""mnist-serve under load, per model format: for each of the int8 and float32 .tflite files and the model
+directory, start the server on 127.0.0.1, send single-image predict requests from N concurrent clients (each its own
+keep-alive connection) for a bounded time, and report requests per second and p50/p95/p99 latency, beside the
+format's own single-image latency through its runner (export's measurement) and the same-run matmul peak. The
+server's resident memory is read every second under load: the first, last and highest readings show whether it
+stays flat.
+Needs `make repro` (models/export and models/tuned). Usage:
+
+    .venv/bin/python benchmarks/serve_load.py [--clients 8] [--seconds 20]
+"""
+
+import argparse
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline import cli, data
+
+REPO = Path(__file__).resolve().parents[1]
+FORMATS = {"tflite_int8": "models/export/int8.tflite", "tflite_float32": "models/export/float32.tflite",
+           "keras": "models/tuned"}
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def resident_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(model, port):
+    server = subprocess.Popen([Path(sys.executable).with_name("mnist-serve"), "--model", model, "--port", str(port)],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/v1/models/mnist")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    sys.exit(f"mnist-serve did not start with {model}")
+
+
+def client(port, bodies, until, latencies, failures):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    i = 0
+    while time.monotonic() < until:
+        start = time.perf_counter()
+        connection.request("POST", "/v1/models/mnist:predict", bodies[i % len(bodies)],
+                           {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - start)
+        failures[0] += response.status != 200
+        i += 1
+
+
+def load(model, clients, seconds, bodies):
+    port = free_port()
+    server = start(model, port)
+    try:
+        latencies, failures, memory = [], [0], []  # memory: a reading each second under load
+        until = time.monotonic() + seconds
+        threads = [threading.Thread(target=client, args=(port, bodies[i::clients], until, latencies, failures))
+                   for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            time.sleep(1)
+            memory.append(resident_mb(server.pid))
+        for thread in threads:
+            thread.join()
+    finally:
+        server.terminate()
+        server.wait()
+    p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) * 1000
+    return {"requests_per_second": len(latencies) / seconds, "p50": p50, "p95": p95, "p99": p99,
+            "failed": failures[0], "memory_mb": (memory[0], memory[-1], max(memory))}
+
+
+def single_image_ms(model, images):
+    from mnist_pipeline import runners
+
+    runner, _ = runners.open_runner(REPO / model, threads=2)
+    return runners.latency_ms(runner, images, 200)[0]
+
+
+def peak():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/matmul_peak.py")], capture_output=True,
+                            text=True, check=True)
+    return result.stdout.strip()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    x_test, _ = data.load_prepared(REPO / "data/prepared", "test")
+    bodies = [json.dumps({"instances": [image.tolist()]}) for image in x_test[:200]]
+    print(f"before: {peak()}")
+    print(f"{args.clients} clients, {args.seconds:g} s each, one test image a request\n")
+    print("| format | requests/s | p50 | p95 | p99 | failed | one image through its runner (p50) | server memory "
+          "first / last / highest |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, model in FORMATS.items():
+        found = load(model, args.clients, args.seconds, bodies)
+        runner_ms = single_image_ms(model, x_test[:200])
+        first, last, highest = found["memory_mb"]
+        print(f"| {name} | {found['requests_per_second']:.0f} | {found['p50']:.1f} ms | {found['p95']:.1f} ms | "
+              f"{found['p99']:.1f} ms | {found['failed']} | {runner_ms:.3f} ms | {first:.0f} / {last:.0f} / "
+              f"{highest:.0f} MB |", flush=True)
+    print(f"\nafter: {peak()}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

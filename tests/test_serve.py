@@ -1,0 +1,294 @@
+"""mnist-serve for real: the command started as a subprocess on 127.0.0.1 with a CNN trained on real digits and
+exported to int8, spoken to over HTTP as TensorFlow Serving's clients speak, fed every kind of bad request, and its
+page driven in a real headless Chromium (Debian's chromium and chromium-driver, which .ci/run installs)."""
+
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import smoke
+from PIL import Image
+
+from mnist_pipeline import data, datasets, model_files, runtime
+
+runtime.configure(seed=1, threads=2, deterministic=True)
+from mnist_pipeline import export, models, runners, training  # noqa: E402
+
+SERVE = Path(sys.executable).with_name("mnist-serve")
+PREDICT = Path(sys.executable).with_name("mnist-predict")
+MAX_BODY = 2_000_000
+
+
+@pytest.fixture(scope="module")
+def exported(raw_mnist_dir, tmp_path_factory):
+    """The baseline CNN trained 2 epochs on 20 000 real digits (about 98 %), exported as export does: a model
+    directory and an int8 .tflite with its dataset.json."""
+    mnist = datasets.DATASETS["mnist"]
+    x, y = mnist.read_split(raw_mnist_dir, "train")
+    description = data.describe(mnist)
+    model = models.build_baseline_model([16, 32], 3, 64, 0.0, 2e-3, image_shape=(28, 28, 1), num_classes=10)
+    training.fit(model, data.normalize(x[:20000]), y[:20000], batch_size=128, epochs=2, verbose=0)
+    root = tmp_path_factory.mktemp("serve")
+    model_files.save(root / "model", model, description)
+    (root / "export").mkdir()
+    with export.fresh_saved_model(model, root / "serving") as saved_model:
+        (root / "export" / "int8.tflite").write_bytes(export.tflite_int8(saved_model, data.normalize(x[:200])))
+    model_files.describe(root / "export", description, ["int8.tflite"])
+    x_test, y_test = mnist.read_split(raw_mnist_dir, "test")
+    return root, data.normalize(x_test[:64]), y_test[:64], x_test[:64, ..., 0]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model, *options):
+        self.port = free_port()
+        self.process = subprocess.Popen([SERVE, "--model", str(model), "--port", str(self.port), *options],
+                                        env=smoke.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if self.request("GET", "/v1/models/mnist")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        self.process.kill()
+        raise AssertionError(f"mnist-serve did not start: {self.process.communicate()[0]}")
+
+    def request(self, method, path, body=None, headers=None):
+        """(status, parsed JSON or text) of one request on a fresh connection."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            text = response.read().decode()
+            kind = response.getheader("content-type", "")
+            return response.status, json.loads(text) if kind.startswith("application/json") else text
+        finally:
+            connection.close()
+
+    def predict(self, body):
+        return self.request("POST", "/v1/models/mnist:predict", json.dumps(body),
+                            {"Content-Type": "application/json"})
+
+    def stop(self):
+        self.process.terminate()
+        return self.process.communicate(timeout=10)[0]
+
+
+@pytest.fixture(scope="module")
+def server(exported):
+    root = exported[0]
+    running = Server(root / "export" / "int8.tflite", "--max-body-bytes", str(MAX_BODY), "--body-seconds", "1")
+    yield running
+    output = running.stop()
+    assert "Traceback" not in output, output
+
+
+def test_status_and_metadata_answer_as_tensorflow_serving_does(server):
+    assert server.request("GET", "/v1/models/mnist") == (200, {"model_version_status": [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+    status, metadata = server.request("GET", "/v1/models/mnist/metadata")
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert status == 200 and metadata["model_spec"] == {"name": "mnist", "signature_name": "", "version": "1"}
+    [(name, given)] = signature["inputs"].items()
+    assert name == "input_layer" and given["dtype"] == "DT_FLOAT"
+    assert [dim["size"] for dim in given["tensor_shape"]["dim"]] == ["-1", "28", "28", "1"]
+    assert [dim["size"] for dim in signature["outputs"]["output_0"]["tensor_shape"]["dim"]] == ["-1", "10"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+
+
+def test_predict_in_row_and_columnar_form_gives_the_model_s_own_probabilities(server, exported):
+    root, images, labels, _ = exported
+    runner, _ = runners.open_runner(root / "export" / "int8.tflite", threads=2)
+    expected = runner.predict(images)
+    status, rows = server.predict({"instances": images.tolist()})
+    assert status == 200 and np.allclose(rows["predictions"], expected, atol=1e-6)
+    assert np.mean(np.argmax(rows["predictions"], axis=1) == labels) > 0.9
+    status, columns = server.predict({"inputs": images[:3].tolist()})
+    assert status == 200 and np.allclose(columns["outputs"], expected[:3], atol=1e-6)
+    status, named = server.predict({"instances": [{"input_layer": image} for image in images[:2].tolist()]})
+    assert status == 200 and np.allclose(named["predictions"], expected[:2], atol=1e-6)
+    status, versioned = server.request("POST", "/v1/models/mnist/versions/1:predict",
+                                       json.dumps({"instances": images[:1].tolist()}))
+    assert status == 200 and np.allclose(versioned["predictions"], expected[:1], atol=1e-6)
+
+
+def multipart(name, content, field="image"):
+    boundary = "mnist-dvc-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def test_an_image_file_is_answered_as_mnist_predict_answers_it(server, exported, tmp_path):
+    root, _, labels, digits = exported
+    for i in range(5):
+        Image.fromarray(255 - digits[i]).resize((112, 112)).save(tmp_path / f"digit-{i}.png")  # dark on white
+        status, answer = server.request("POST", "/v1/images:classify?top=3",
+                                        *multipart(f"digit-{i}.png", (tmp_path / f"digit-{i}.png").read_bytes()))
+        predicted = subprocess.run([PREDICT, "--json", "--model", str(root / "export" / "int8.tflite"),
+                                    str(tmp_path / f"digit-{i}.png")], capture_output=True, text=True, check=True)
+        [row] = json.loads(predicted.stdout)
+        assert status == 200 and answer == {key: row[key] for key in ("label", "probability", "top")}
+    Image.new("L", (40, 40), 255).save(tmp_path / "blank.png")
+    status, answer = server.request("POST", "/v1/images:classify", *multipart("blank.png",
+                                                                            (tmp_path / "blank.png").read_bytes()))
+    assert status == 200 and answer["no_ink"].startswith("no ink found")
+
+
+IMAGE = np.zeros((28, 28, 1)).tolist()
+BAD = [
+    ("a wrong shape", {"instances": [np.zeros((28, 28)).tolist()]}, 400, "each image must have shape [28, 28, 1]"),
+    ("strings", {"instances": [[["0"] * 1] * 28] * 1}, 400, "must hold finite numbers only"),
+    ("booleans", {"instances": [[[[True]] * 28] * 28]}, 400, "must hold finite numbers only"),
+    ("nulls", {"inputs": [None]}, 400, "must hold finite numbers only"),
+    ("ragged images", {"instances": [IMAGE, IMAGE[:3]]}, 400, "all images alike"),
+    ("a huge integer", {"instances": [[[[10 ** 400]] * 28] * 28]}, 400, "must hold finite numbers only"),
+    ("no images", {"instances": []}, 400, "must be a non-empty list"),
+    ("both forms", {"instances": [IMAGE], "inputs": [IMAGE]}, 400, 'either "instances" or "inputs"'),
+    ("a list at the top", [IMAGE], 400, 'either "instances" or "inputs"'),
+    ("another input name", {"inputs": {"pixels": [IMAGE]}}, 400, 'this model has one input, "input_layer"'),
+    ("too many images", {"instances": [[[[0]]]] * 1001}, 400, "at most 1000 a request"),
+]
+
+
+@pytest.mark.parametrize("body, status, message", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_a_bad_predict_body_is_a_400_naming_the_problem_and_the_next_request_is_served(server, body, status,
+                                                                                          message):
+    answer = server.predict(body)
+    assert answer[0] == status and message in answer[1]["error"], answer
+    assert server.predict({"instances": [IMAGE]})[0] == 200
+
+
+@pytest.mark.parametrize("method, path, body, status, message", [
+    ("POST", "/v1/models/mnist:predict", b"{not json", 400, "the body is not JSON"),
+    ("POST", "/v1/models/mnist:predict", b"[" * 100_000 + b"]" * 100_000, 400, "the body is not JSON"),
+    ("POST", "/v1/models/mnist:predict", b"\xff\xfe", 400, "the body is not JSON"),
+    ("POST", "/v1/models/mnist:predict", b" " * (MAX_BODY + 1), 413, f"at most {MAX_BODY} are read"),
+    ("POST", "/v1/models/digits:predict", b"{}", 404, 'no model named "digits"'),
+    ("GET", "/v1/models/digits", None, 404, 'no model named "digits"'),
+    ("GET", "/v1/models/mnist/versions/2", None, 404, 'has no version "2"'),
+    ("POST", "/v1/models/mnist:classify", b"{}", 405, "no POST /v1/models/mnist:classify here"),
+    ("GET", "/v2/anything", None, 404, "no GET /v2/anything here"),
+    ("POST", "/v1/images:classify", b"not a form", 400, "expected a multipart form"),
+], ids=["not JSON", "nested 100 000 deep", "not UTF-8", "over the size cap", "unknown model", "unknown model (GET)",
+        "unknown version", "unknown method", "unknown path", "not a form"])
+def test_a_bad_request_is_a_4xx_in_json_and_the_next_request_is_served(server, method, path, body, status, message):
+    answer = server.request(method, path, body)
+    assert answer[0] == status and message in answer[1]["error"], answer
+    assert server.predict({"instances": [IMAGE]})[0] == 200
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.png", b"hello", "not a PNG, JPEG, GIF, BMP, TIFF or WebP image"),
+    ("huge.png", None, "pixels is more than the limit"),
+])
+def test_a_bad_upload_is_a_400_naming_the_file(server, name, content, message):
+    from test_photos import png_header_only
+
+    body, headers = multipart(name, content if content is not None else png_header_only(8000, 8000))
+    status, answer = server.request("POST", "/v1/images:classify", body, headers)
+    assert status == 400 and answer["error"].startswith(f"{name}: ") and message in answer["error"]
+    status, answer = server.request("POST", "/v1/images:classify", *multipart("x", b"", field="other"))
+    assert status == 400 and "field `image`" in answer["error"]
+
+
+def test_a_client_that_sends_its_body_too_slowly_gets_a_408_and_others_are_served_meanwhile(server):
+    body = json.dumps({"instances": [IMAGE]}).encode()
+    slow = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    slow.sendall(b"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+    assert server.predict({"instances": [IMAGE]})[0] == 200  # served while the slow one waits
+    answer = b""
+    start = time.monotonic()
+    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+        answer += slow.recv(4096)
+    slow.close()
+    assert time.monotonic() - start < 5
+    assert answer.startswith(b"HTTP/1.1 408") and b'"the body did not arrive within 1 s"' in answer
+
+
+def test_random_bodies_never_get_a_5xx(server):
+    rng = np.random.default_rng(0)
+    shapes = [b"{", b'{"instances": ', b'{"inputs": {"input_layer": ', b"[", b'"', b"1e999", b"-", b"null", b"true",
+              b"{}", b"[]", b",", b"]", b"}", b'"instances"', b":", b"0.5", b"\xc3\x28"]
+    for _ in range(150):
+        body = b"".join(shapes[i] for i in rng.integers(0, len(shapes), rng.integers(1, 30)))
+        status, answer = server.request("POST", "/v1/models/mnist:predict", body)
+        assert 400 <= status < 500 and "error" in answer, (body, status, answer)
+
+
+def test_a_model_directory_is_served_too(exported):
+    root, images, _, _ = exported
+    served = Server(root / "model")
+    try:
+        status, rows = served.predict({"instances": images[:4].tolist()})
+        reference = runners.open_runner(root / "model", threads=2)[0].predict(images[:4])
+        assert status == 200 and np.allclose(rows["predictions"], reference, atol=1e-5)
+    finally:
+        served.stop()
+
+
+def chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=900,700"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=DriverService(executable_path=shutil.which("chromedriver")))
+
+
+# Strokes on the 280x280 canvas, as offsets from its centre: a 7 (a bar, then the long diagonal) and a 1.
+SEVEN = [[(-60, -80), (60, -80), (-10, 90)]]
+ONE = [[(0, -90), (0, 90)]]
+
+
+def draw(browser, canvas, strokes):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for stroke in strokes:
+        actions = ActionChains(browser, duration=20).move_to_element_with_offset(canvas, *stroke[0]).click_and_hold()
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
+            for t in np.linspace(0, 1, 12)[1:]:  # many small moves, as a hand makes them
+                actions.move_to_element_with_offset(canvas, round(x0 + t * (x1 - x0)), round(y0 + t * (y1 - y0)))
+        actions.release().perform()
+
+
+def test_the_page_answers_the_digit_drawn_on_its_canvas_in_a_real_browser(server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = chromium()
+    try:
+        browser.get(f"http://127.0.0.1:{server.port}/")
+        canvas, label = browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "label")
+        for strokes, digit in ((SEVEN, "7"), (ONE, "1")):
+            browser.find_element(By.ID, "clear").click()
+            assert label.text == "?"
+            draw(browser, canvas, strokes)
+            WebDriverWait(browser, 20).until(lambda _: label.get_attribute("data-state") == "answered")
+            WebDriverWait(browser, 20).until(lambda _, digit=digit: label.text == digit)  # the last stroke's answer
+            rows = browser.find_elements(By.CSS_SELECTOR, "#top .row")
+            assert len(rows) == 3 and rows[0].text.startswith(f"{digit} ")
+        assert browser.find_element(By.ID, "status").text == ""
+    finally:
+        browser.quit()
