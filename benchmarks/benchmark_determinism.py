@@ -25,6 +25,7 @@ def one_epoch(prepared, model_kind, deterministic):
     from mnist_pipeline import models, training
 
     x, y = data.take_subset(*data.load_prepared(prepared, "train"), 20000, seed=1)
+    x = data.normalize(x)
     if model_kind == "baseline":
         model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3, image_shape=(28, 28, 1), num_classes=10)
     else:

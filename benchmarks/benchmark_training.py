@@ -86,6 +86,7 @@ def measure(prepared, network, augment, precision, images, repeats, backend, ker
 
     trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
     x, y = data.take_subset(*data.load_prepared(prepared, "train"), images, seed=1)
+    x = data.normalize(x)
     trainer.fit(x[:4 * batch_size], y[:4 * batch_size], batch_size=batch_size, epochs=1, verbose=0)  # trace first
     seconds = []
     for _ in range(repeats):
@@ -108,6 +109,7 @@ def measure_augmentation_share(prepared, steps_timed, backend):
     trainers = {"with": models.compile_model(training.with_augmentation(model, steps), learning_rate),
                 "without": models.compile_model(keras.models.clone_model(model), learning_rate)}
     x, y = data.take_subset(*data.load_prepared(prepared, "train"), batch_size, seed=1)
+    x = data.normalize(x)
     for trainer in trainers.values():
         trainer.train_on_batch(x, y)  # trace
     milliseconds = {kind: [] for kind in trainers}
@@ -133,6 +135,7 @@ def measure_profile(prepared, steps_timed):
 
     trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
     x, y = data.take_subset(*data.load_prepared(prepared, "train"), batch_size, seed=1)
+    x = data.normalize(x)
     trainer.train_on_batch(x, y)  # trace
     with tempfile.TemporaryDirectory() as log:
         tf.profiler.experimental.start(log)
@@ -164,7 +167,7 @@ def measure_layers(prepared, network, precision, calls):
 
     from mnist_pipeline import data
 
-    tensor = tf.constant(data.load_prepared(prepared, "train")[0][:batch_size])
+    tensor = tf.constant(data.normalize(data.load_prepared(prepared, "train")[0][:batch_size]))
     timings = {}
     for index, layer in enumerate([*steps, *model.layers]):
         backward = layer not in steps

@@ -112,7 +112,7 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    x_test, _ = data.load_prepared(REPO / "data/prepared", "test")
+    x_test = data.normalize(data.load_prepared(REPO / "data/prepared", "test")[0])
     bodies = [json.dumps({"instances": [image.tolist()]}) for image in x_test[:200]]
     print(f"before: {peak()}")
     print(f"{args.clients} clients, {args.seconds:g} s each, one test image a request\n")

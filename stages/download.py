@@ -1,13 +1,20 @@
 """download: fetch the raw files of params `data.dataset` (or, with --transfer-target, of the dataset a model trained
-on it is fine-tuned on) into --out, verified by sha256."""
+on it is fine-tuned on) into --out, verified by sha256. A folder of your own images (data.dataset: images) has
+nothing to fetch: prepare reads it where it is, and --out is left empty; so is it when there is no transfer target."""
 
-from mnist_pipeline import cli, datasets, params, sources
+from mnist_pipeline import artifacts, cli, datasets, params, sources
 
 
 def main():
     args = cli.parse_paths(__doc__, "out", flags=cli.TRANSFER_TARGET)
     settings = params.load()
-    dataset = datasets.DATASETS[params.dataset_name(settings, args.transfer_target)]
+    name = params.dataset_name(settings, args.transfer_target)
+    if name is None or name == datasets.FOLDER:
+        artifacts.empty_directory(args.out)
+        why = "no transfer target" if name is None else f"prepare reads {settings['data']['images']['folder']}"
+        print(f"download: nothing to fetch ({why})")
+        return
+    dataset = datasets.DATASETS[name]
     download = settings["download"]
     chain = sources.sources_for(dataset, download["sources"][dataset.name])
     used = sources.download_dataset(dataset.files, chain, args.out, download["timeout_seconds"])

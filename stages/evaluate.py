@@ -64,6 +64,7 @@ def main():
 
     clock = cli.Stopwatch()
     x_test, y_test = data.load_prepared(args.data, "test")
+    x_test = data.normalize(x_test)
     description = data.load_description(args.data)
     names = description.class_names
     probabilities = {}

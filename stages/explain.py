@@ -18,7 +18,7 @@ def main():
     model, _ = model_files.load(args.model, expected=description)
     x_test, y_test = data.load_prepared(args.data, "test")
     shown = feature_maps.one_per_class(y_test, description.num_classes)
-    images, labels = x_test[shown], y_test[shown]
+    images, labels = data.normalize(x_test[shown]), y_test[shown]
     artifacts.save_figure(plots.filters(feature_maps.first_filters(model), "tuned"),
                           Path(args.figures, "filters.png"))
     for block, (layer, maps) in enumerate(feature_maps.activations(model, images).items(), start=1):

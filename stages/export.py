@@ -24,6 +24,7 @@ def main():
     keras_runner = runners.KerasRunner(args.model, expected=data.load_description(args.data))
     x_train, _ = data.take_subset(*data.load_prepared(args.data, "train"), settings["representative_images"],
                                   settings["seed"])
+    x_train = data.normalize(x_train)
     with export.fresh_saved_model(keras_runner.model, args.saved_model) as saved_model:
         artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_float32"]), export.tflite_float32(saved_model))
         artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_int8"]), export.tflite_int8(saved_model, x_train))
@@ -33,6 +34,7 @@ def main():
     clock.mark("export_seconds")
 
     x_test, y_test = data.load_prepared(args.data, "test")
+    x_test = data.normalize(x_test)
     formats = {"keras": (keras_runner, args.model), "saved_model": (saved_model_runner, None),
                **{name: (runners.LiteRTRunner(Path(args.out, file), threads), Path(args.out, file))
                   for name, file in TFLITE_FILES.items()}}

@@ -5,6 +5,8 @@ scratch on the same images. Each side is trained two ways: for the same epochs o
 
 from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 
+COLUMNS = ["run", "images", "rule", "method", "test_accuracy", "steps"]
+
 
 def main():
     args = cli.parse_paths(__doc__, "model", "best", "data", "metrics", "results", "timing")
@@ -15,6 +17,11 @@ def main():
     from mnist_pipeline import transfer
 
     clock = cli.Stopwatch()
+    if params.dataset_name(all_params, transfer_target=True) is None:
+        artifacts.write_json(args.metrics, {})
+        artifacts.write_table(args.results, artifacts.table([], COLUMNS))
+        print(f"transfer: no transfer target for data.dataset {all_params['data']['dataset']} (transfer.targets)")
+        return
     source, _ = model_files.load(args.model)
     target = data.load_description(args.data)
     x_train, y_train = data.load_prepared(args.data, "train")
@@ -38,8 +45,7 @@ def main():
                           f"{accuracy[rule, 'from_scratch']:.4f}" for rule in transfer.RULES))
     clock.mark("transfer_seconds")
     artifacts.write_json(args.metrics, metrics)
-    artifacts.write_table(args.results, artifacts.table(rows, ["run", "images", "rule", "method", "test_accuracy",
-                                                               "steps"]))
+    artifacts.write_table(args.results, artifacts.table(rows, COLUMNS))
     clock.write(args.timing)
 
 

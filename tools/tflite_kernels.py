@@ -34,6 +34,7 @@ def main():
     export = params.load()["export"]
     images, _ = data.take_subset(*data.load_prepared(args.data, "train"), export["representative_images"],
                                  export["seed"])
+    images = data.normalize(images)
     reference = outputs(args.model, images, "BUILTIN_REF")
     for resolver in RESOLVERS:
         found = outputs(args.model, images, resolver)

@@ -40,6 +40,15 @@ def write_atomically(path, write, suffix=""):
         raise
 
 
+def empty_directory(path):
+    """An empty directory at `path`, for a stage whose declared output has nothing to hold this time. DVC removes a
+    stage's outputs before it runs it; anything found there is refused, not deleted."""
+    path = Path(path)
+    if path.is_file() or path.is_dir() and any(path.iterdir()):
+        raise FileExistsError(f"{path} exists and is not empty; move it away (this stage would leave it empty)")
+    path.mkdir(parents=True, exist_ok=True)
+
+
 def write_bytes(path, data: bytes):
     write_atomically(path, lambda temp: temp.write_bytes(data))
 

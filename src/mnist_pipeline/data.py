@@ -90,7 +90,7 @@ _FIELDS = {
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, height, width, channels) to float32 in [0, 1]."""
+    """uint8 images (prepare stores them so, at a quarter of float32's bytes) as float32 in [0, 1]."""
     return images.astype(np.float32) / 255.0
 
 
@@ -120,5 +120,6 @@ def take_subset(x, y, size: int, seed: int):
 
 
 def load_prepared(prepared_dir, split):
-    """(x, y) of one prepared split: float32 images (N, height, width, channels) and int64 labels (N,)."""
+    """(x, y) of one prepared split: uint8 images (N, height, width, channels) and int64 labels (N,). `normalize`
+    makes the images float32 in [0, 1]; training.fit takes them as they are."""
     return artifacts.load_arrays(Path(prepared_dir, f"{split}.npz"), ("x", "y"))

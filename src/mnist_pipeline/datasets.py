@@ -1,5 +1,6 @@
-"""The image sets the pipeline can train on. Each is described once, here: its raw files with their pinned sha256,
-the shape of one image, the names of its classes, and how its raw files are read. Nothing else in the library
+"""The image sets the pipeline can train on. Each public one is described once, here: its raw files with their pinned
+sha256, the shape of one image, the names of its classes, and how its raw files are read. A folder of your own images
+is the dataset named FOLDER, described by params data.images and read by folders.py. Nothing else in the library
 assumes 28x28 greyscale digits; it reads the description (see data.Description for what later stages get).
 """
 
@@ -12,6 +13,8 @@ import numpy as np
 from . import idx
 from .errors import PipelineError
 from .sources import Pinned
+
+FOLDER = "images"  # data.dataset for a folder of your own images (params data.images)
 
 
 class RawFormatError(PipelineError, ValueError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .datasets import DATASETS
+from .datasets import DATASETS, FOLDER
 from .errors import PipelineError, quote
 
 PARAMS_FILE = "params.yaml"
@@ -232,27 +232,47 @@ class Source:
         return {kind: where}
 
 
+DATASET_NAMES = [*DATASETS, FOLDER]
+
+
 class TransferTargets:
-    """For each dataset a model may be trained on, the dataset it is fine-tuned on: another one with images of the
-    same shape, so the convolutional base fits."""
+    """For each dataset a model may be trained on, the dataset it is fine-tuned on: another one (the shapes must
+    match, which _targets_fit checks, so the convolutional base fits)."""
 
     def check(self, value, key):
         if not isinstance(value, dict):
             raise ParamsError(f"{key}: expected a mapping of dataset to dataset, got {quote(value)}")
-        names = Str(choices=list(DATASETS))
+        names = Str(choices=DATASET_NAMES)
         for source, target in value.items():
             names.check(source, key)
             names.check(target, f"{key}.{source}")
             if target == source:
                 raise ParamsError(f"{key}.{source}: a dataset cannot be its own transfer target")
-            if DATASETS[target].image_shape != DATASETS[source].image_shape:
-                raise ParamsError(f"{key}.{source}: {target} images are {_shape(DATASETS[target].image_shape)}, "
-                                  f"{source} images {_shape(DATASETS[source].image_shape)}; they must be the same")
         return dict(value)
+
+
+def image_shape(checked: dict, name: str) -> tuple:
+    """(height, width, channels) of the images of dataset `name`: as datasets.py pins them, or for a folder of your
+    own as data.images converts them."""
+    return tuple(checked["data"]["images"]["image_shape"]) if name == FOLDER else DATASETS[name].image_shape
+
+
+def _targets_fit(checked, key):
+    for source, target in checked["transfer"]["targets"].items():
+        if image_shape(checked, target) != image_shape(checked, source):
+            raise ParamsError(f"transfer.targets.{source}: {target} images are {_shape(image_shape(checked, target))}, "
+                              f"{source} images {_shape(image_shape(checked, source))}; they must be the same")
 
 
 def _shape(shape):
     return "x".join(map(str, shape))
+
+
+def _image_shape_is_grey_or_rgb(images, key):
+    shape = images["image_shape"]
+    if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 8:
+        raise ParamsError(f"{key}.image_shape: expected [height, width, channels], at least 8x8, with 1 (grey) or "
+                          f"3 (RGB) channels, got {shape}")
 
 
 def _frozen_within_epochs(transfer, key):
@@ -263,7 +283,7 @@ def _frozen_within_epochs(transfer, key):
 
 def _baseline_fits_the_image(checked, key):
     """Each baseline block is a valid convolution then 2x2 pooling: every block must still get a map to work on."""
-    baseline, shape = checked["baseline"], DATASETS[checked["data"]["dataset"]].image_shape
+    baseline, shape = checked["baseline"], image_shape(checked, checked["data"]["dataset"])
     side, kernel = min(shape[:2]), baseline["kernel_size"]
     for block in range(1, len(baseline["conv_filters"]) + 1):
         if side - kernel + 1 < 2:
@@ -282,11 +302,22 @@ def _workers_have_threads(checked, key):
 
 def _sections_fit_together(checked, key):
     _baseline_fits_the_image(checked, key)
+    _targets_fit(checked, key)
     _workers_have_threads(checked, key)
 
 
 SCHEMA = Section({
-    "data": Section({"dataset": Str(choices=list(DATASETS))}),
+    "data": Section({
+        "dataset": Str(choices=DATASET_NAMES),
+        "images": Section({
+            "folder": Str(),
+            "title": Str(),
+            "image_shape": ListOf(Int(min=1, max=1024), min_length=3),
+            "test_fraction": Float(min=0, max=0.5, min_exclusive=True),
+            "bad_images": Str(choices=["skip", "error"]),
+            "max_pixels": Int(min=1, max=1_000_000_000),
+        }, also=_image_shape_is_grey_or_rgb),
+    }),
     "download": Section({
         "timeout_seconds": Float(min=0, max=86400, min_exclusive=True),
         "sources": Section({name: ListOf(Source()) for name in DATASETS}),
@@ -365,15 +396,11 @@ SCHEMA = Section({
 }, also=_sections_fit_together)
 
 
-def dataset_name(checked: dict, transfer_target=False) -> str:
-    """data.dataset, or with `transfer_target` the dataset a model trained on it is fine-tuned on."""
+def dataset_name(checked: dict, transfer_target=False) -> str | None:
+    """data.dataset, or with `transfer_target` the dataset a model trained on it is fine-tuned on (None when
+    transfer.targets names none: the transfer stages then say so and write empty results)."""
     name = checked["data"]["dataset"]
-    if not transfer_target:
-        return name
-    if name not in checked["transfer"]["targets"]:
-        raise ParamsError(f"transfer.targets: no target for data.dataset {name} (name one, or run `dvc repro "
-                          "evaluate` to stop before the transfer stages)")
-    return checked["transfer"]["targets"][name]
+    return checked["transfer"]["targets"].get(name) if transfer_target else name
 
 
 def validate(raw) -> dict:

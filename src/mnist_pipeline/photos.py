@@ -36,11 +36,12 @@ def read_grey(path, max_pixels=MAX_PIXELS) -> np.ndarray:
         raise PhotoError(f"{path}: is a directory, not an image file")
     if path.stat().st_size == 0:
         raise PhotoError(f"{path}: is empty")
-    return decode_grey(path, path, max_pixels)
+    return decode(path, path, grey_levels, max_pixels)
 
 
-def decode_grey(source, name, max_pixels=MAX_PIXELS) -> np.ndarray:
-    """As read_grey, from `source`: a path or a binary file (an upload, say); `name` says which in messages."""
+def decode(source, name, convert, max_pixels=MAX_PIXELS):
+    """`convert(image)` of the image in `source` (a path or a binary file), upright as its EXIF orientation says.
+    Whatever goes wrong is a PhotoError naming `name`; more than `max_pixels` is refused before decoding."""
     try:
         with Image.open(source, formats=DECODERS) as image:
             if image.width * image.height > max_pixels:
@@ -48,7 +49,7 @@ def decode_grey(source, name, max_pixels=MAX_PIXELS) -> np.ndarray:
                                  f"{max_pixels}")
             image.load()
             image = ImageOps.exif_transpose(image)  # a phone photo's pixels are stored sideways, with a tag saying so
-            return _grey_levels(image)
+            return convert(image)
     except PhotoError:
         raise
     except UnidentifiedImageError:
@@ -59,7 +60,8 @@ def decode_grey(source, name, max_pixels=MAX_PIXELS) -> np.ndarray:
         raise PhotoError(f"{name}: cannot decode the image ({type(error).__name__}: {error})") from None
 
 
-def _grey_levels(image) -> np.ndarray:
+def grey_levels(image) -> np.ndarray:
+    """float32 grey levels 0-255 of any Pillow image: transparency over white paper, 16-bit levels scaled."""
     if image.mode in SIXTEEN_BIT_MODES:  # Pillow's own conversion to L clips 16-bit levels at 255
         return np.asarray(image, dtype=np.float32) * np.float32(255 / 65535)
     if image.mode == "F":
@@ -69,6 +71,25 @@ def _grey_levels(image) -> np.ndarray:
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
     return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def to_pixels(image, image_shape) -> np.ndarray:
+    """An opened Pillow image as uint8 pixels of `image_shape` (height, width, channels: 1 for grey, 3 for RGB):
+    transparency over white, 16-bit levels scaled, palettes and CMYK converted, then resized to height x width
+    (bilinear, with Pillow's antialiasing when it shrinks). How a folder dataset's images are made, and so how a
+    photo is prepared for a model trained on one."""
+    height, width, channels = image_shape
+    if channels == 1 or image.mode in SIXTEEN_BIT_MODES or image.mode == "F":
+        grey = Image.fromarray(np.clip(np.rint(grey_levels(image)), 0, 255).astype(np.uint8), "L")
+        image = grey if channels == 1 else grey.convert("RGB")
+    elif image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        paper = Image.new("RGBA", image.size, "white")
+        image = Image.alpha_composite(paper, image.convert("RGBA")).convert("RGB")
+    else:
+        image = image.convert("RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
 
 
 def prepare(grey: np.ndarray, image_side: int, box: int) -> np.ndarray:

@@ -12,10 +12,11 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from . import cli, datasets, photos, runners
+from . import cli, data, datasets, photos, runners
 from .errors import PipelineError
 
 
@@ -24,16 +25,21 @@ class Classifier:
 
     def __init__(self, model_path, threads=None):
         self.runner, self.description = runners.open_runner(model_path, threads)
-        self.side, self.box = photo_box(self.description)
+        self.convert = photo_recipe(self.description)
 
     def prepare(self, path, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
         """The image file at `path` as an input of the model; raises photos.PhotoError (photos.NoInkError when there
         is no ink to classify)."""
-        return photos.prepare(photos.read_grey(path, max_pixels), self.side, self.box)
+        path = Path(path)
+        if path.is_dir():
+            raise photos.PhotoError(f"{path}: is a directory, not an image file")
+        if path.stat().st_size == 0:
+            raise photos.PhotoError(f"{path}: is empty")
+        return photos.decode(path, path, self.convert, max_pixels)
 
     def prepare_upload(self, file, name, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
         """As prepare, for an image that arrives as a binary file (the server's uploads), `name` naming it."""
-        return photos.prepare(photos.decode_grey(file, name, max_pixels), self.side, self.box)
+        return photos.decode(file, name, self.convert, max_pixels)
 
     def classify(self, images, top) -> list:
         """The top classes of each prepared image (see top_classes)."""
@@ -42,15 +48,19 @@ class Classifier:
         return [top_classes(p, self.description.class_names, top) for p in self.runner.predict(np.stack(images))]
 
 
-def photo_box(description):
-    """(image side, ink box side) for photos of the described dataset; refuses a dataset photos cannot be made like."""
+def photo_recipe(description):
+    """How a photo becomes an input of a model trained on the described data, as a function of the decoded image:
+    MNIST's way for the digit and clothes sets (the ink cropped and centred), or for a folder of your own images the
+    way prepare made them (resized; floats in [0, 1]). Refuses a dataset photos cannot be made like."""
+    if description.name == datasets.FOLDER:
+        return lambda image: data.normalize(photos.to_pixels(image, description.image_shape))
     dataset = datasets.DATASETS.get(description.name)
     height, width, channels = description.image_shape
     if dataset is None or dataset.photo_box is None or height != width or channels != 1:
-        raise PipelineError(f"the model was trained on {description.title}; predict prepares photos only for the "
-                            "greyscale image sets " + ", ".join(d.title for d in datasets.DATASETS.values()
-                                                                if d.photo_box))
-    return height, dataset.photo_box
+        raise PipelineError(f"the model was trained on {description.title}; predict prepares photos only for "
+                            + ", ".join(d.title for d in datasets.DATASETS.values() if d.photo_box)
+                            + " and folders of your own images")
+    return lambda image: photos.prepare(photos.grey_levels(image), height, dataset.photo_box)
 
 
 def top_classes(probabilities, class_names, top) -> dict:

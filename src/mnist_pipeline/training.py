@@ -1,12 +1,18 @@
-"""Fitting: augmentation, learning-rate schedules, NaN detection and per-epoch history."""
+"""Fitting: augmentation, learning-rate schedules, NaN detection and per-epoch history; images arrive as the uint8
+prepare stores, and are scaled to [0, 1] in one go or, for a training set too big for that, batch by batch."""
 
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
-from . import artifacts
+from . import artifacts, data
 from .errors import PipelineError
+
+# Training images are scaled to float32 in one go (4 bytes an image byte) up to this many bytes of floats; beyond it,
+# batch by batch as they are drawn, so that a big folder of images trains in the memory of its uint8 copy.
+SCALED_AT_ONCE_BYTES = 1 << 30
 
 
 class NonFiniteLossError(PipelineError):
@@ -103,15 +109,19 @@ def steps_per_epoch(examples, batch_size):
 
 
 def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=None, callbacks=(), verbose=2):
-    """model.fit that stops on a NaN loss and raises, instead of saving a broken model. `initial_epoch`: where a
-    model trained before (a Hyperband round) resumes counting."""
+    """model.fit on uint8 images (x) or float ones, that stops on a NaN loss and raises, instead of saving a broken
+    model. `initial_epoch`: where a model trained before (a Hyperband round) resumes counting."""
+    if validation_data is not None:
+        validation_data = (scaled(validation_data[0]), validation_data[1])
+    if x.dtype == np.uint8 and 4 * x.size > SCALED_AT_ONCE_BYTES:
+        inputs = {"x": ScaledBatches(x, y, batch_size)}
+    else:
+        inputs = {"x": scaled(x), "y": y, "batch_size": batch_size, "shuffle": True}
     history = model.fit(
-        x, y,
-        batch_size=batch_size,
+        **inputs,
         epochs=epochs,
         initial_epoch=initial_epoch,
         validation_data=validation_data,
-        shuffle=True,
         callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks],
         verbose=verbose,
     )
@@ -120,6 +130,32 @@ def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=Non
     if bad_epoch is not None:
         raise NonFiniteLossError(f"training loss became {losses[bad_epoch - 1]} in epoch {bad_epoch}")
     return history
+
+
+def scaled(images):
+    """uint8 images as float32 in [0, 1]; float ones as they are."""
+    return data.normalize(images) if images.dtype == np.uint8 else images
+
+
+class ScaledBatches(keras.utils.PyDataset):
+    """Shuffled batches of uint8 images scaled to float32 as each is drawn (a new order every epoch, the same orders
+    on every run)."""
+
+    def __init__(self, x, y, batch_size, seed=0):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(y))
+
+    def __len__(self):
+        return steps_per_epoch(len(self.y), self.batch_size)
+
+    def __getitem__(self, index):
+        batch = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
+        return data.normalize(self.x[batch]), self.y[batch]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.y))
 
 
 def history_table(history):

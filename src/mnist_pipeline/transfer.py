@@ -114,7 +114,7 @@ def compare(source, hp, description, x, y, test, settings, seed, eval_batch_size
                                          seed=seed),
         }
         for method, (model, steps) in trained.items():
-            probabilities = model.predict(test[0], batch_size=eval_batch_size, verbose=0)
+            probabilities = model.predict(training.scaled(test[0]), batch_size=eval_batch_size, verbose=0)
             rows.append({"rule": name, "method": method, "steps": steps,
                          "test_accuracy": round(evaluation.score(probabilities, test[1])["accuracy"], 6)})
     return rows
