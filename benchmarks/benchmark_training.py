@@ -73,9 +73,7 @@ def build(prepared, network, augment, precision, backend, keras_batch_norm=False
         hp = artifacts.read_json(REPO / "models" / "best_hyperparameters.json")
         model = models.build_cnn_from_description(hp, description)
         batch_size, learning_rate = hp["batch_size"], hp["learning_rate"]
-    retrain = settings["retrain"]
-    steps = training.augmentation(retrain["shift_fraction"], retrain["rotation_degrees"],
-                                  retrain["zoom_fraction"]) if augment else []
+    steps = training.augmentation(**params.recipe(settings)["augmentation"]) if augment else []
     return steps, model, batch_size, learning_rate
 
 

@@ -18,7 +18,6 @@ import time
 from scipy import stats
 
 from mnist_pipeline import data, params, runtime
-from mnist_pipeline.params import AUGMENTATION  # the retrain params a retrain-like trial takes
 
 
 def value(text):
@@ -32,7 +31,7 @@ def main():
     parser.add_argument("--reference-epochs", type=int, default=3)
     args = parser.parse_args()
     settings = params.load()
-    tune, retrain = settings["tune"], settings["retrain"]
+    tune = settings["tune"]
     runtime.configure(tune["seed"], **settings["runtime"])
     import keras
 
@@ -42,14 +41,14 @@ def main():
     description = data.load_description("data/prepared")
     subset = data.take_subset(*train, tune["train_subset"], tune["seed"])
     hypermodels = {"plain": tuning.CnnHyperModel(description),
-                   "as retrain": tuning.CnnHyperModel(description, {name: retrain[name] for name in AUGMENTATION},
+                   "as retrain": tuning.CnnHyperModel(description, params.recipe(settings)["augmentation"],
                                                       "cosine")}
     hypermodels["reference"] = hypermodels["as retrain"]
     with open("metrics/trials.csv", newline="") as f:
         trials = [row for row in csv.DictReader(f) if row["status"] == "COMPLETED"]
     scores = {"plain": [], "as retrain": [], "reference": []}
     for trial in trials:
-        hp = {name: value(trial[name]) for name in tune["space"]}
+        hp = {name: value(trial[name]) for name in params.recipe(settings)["space"]}
         for kind, (x, y), epochs in (("plain", subset, tune["epochs"]), ("as retrain", subset, tune["epochs"]),
                                      ("reference", train, args.reference_epochs)):
             keras.utils.clear_session()

@@ -9,7 +9,7 @@ from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
 def main():
     args = cli.parse_paths(__doc__, "data", "best", "model", "history", "timing")
     all_params = params.load()
-    settings = all_params["retrain"]
+    settings, recipe = all_params["retrain"], params.recipe(all_params)
     hp = params.load_hyperparameters(args.best)
     runtime.configure(settings["seed"], **all_params["runtime"])
     from mnist_pipeline import models, training
@@ -21,13 +21,12 @@ def main():
     del train, val
     description = data.load_description(args.data)
     model = models.build_cnn_from_description(hp, description)
-    steps = training.augmentation(settings["shift_fraction"], settings["rotation_degrees"],
-                                  settings["zoom_fraction"]) if settings["augment"] else []
+    steps = training.augmentation(**recipe["augmentation"]) if settings["augment"] else []
     trainer = training.with_augmentation(model, steps)
-    schedule = training.learning_rate_for(settings["lr_schedule"], hp["learning_rate"], settings["epochs"],
+    schedule = training.learning_rate_for(settings["lr_schedule"], hp["learning_rate"], recipe["retrain_epochs"],
                                           training.steps_per_epoch(len(y), hp["batch_size"]))
     models.compile_model(trainer, schedule, settings["ema_momentum"], settings["label_smoothing"])
-    history = training.fit(trainer, x, y, batch_size=hp["batch_size"], epochs=settings["epochs"])
+    history = training.fit(trainer, x, y, batch_size=hp["batch_size"], epochs=recipe["retrain_epochs"])
     clock.mark("train_seconds")
 
     rows = training.history_table(history)

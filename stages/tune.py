@@ -1,6 +1,7 @@
 """tune: a Keras Tuner search (params tune.algorithm: random, hyperband or bayesian) over build_cnn_model's
-hyperparameters (ranges in params tune.space), scored by validation accuracy. Trials may train on a subset of the
-train split, and train the way retrain does (tune.augment, tune.lr_schedule); all of them validate on val. With
+hyperparameters (ranges: the space of the dataset's recipe, params recipes), scored by validation accuracy. Trials
+may train on a subset of the train split, and train the way retrain does (tune.augment, tune.lr_schedule); all of
+them validate on val. With
 tune.workers > 0 the trials run in that many worker processes (this script, started by the stage with Keras Tuner's
 KERASTUNER_* variables; see mnist_pipeline/distributed.py).
 
@@ -18,7 +19,8 @@ from mnist_pipeline import artifacts, cli, data, distributed, params, runtime, w
 def main():
     args = cli.parse_paths(__doc__, "data", "workspace", "best", "trials", "progress", "metrics", "timing")
     all_params = params.load()
-    settings = all_params["tune"]
+    recipe = params.recipe(all_params)
+    settings = {**all_params["tune"], "space": recipe["space"]}
     worker = distributed.worker_name()
     if worker:  # started by a tune stage with tune.workers > 0, here or on another machine
         distributed.end_with_parent()
@@ -32,7 +34,7 @@ def main():
     from mnist_pipeline import tuning
 
     clock = cli.Stopwatch()
-    augmentation = {name: all_params["retrain"][name] for name in params.AUGMENTATION} if settings["augment"] else None
+    augmentation = recipe["augmentation"] if settings["augment"] else None
     identity = tuning.search_identity(settings, all_params["runtime"], augmentation, [
         Path(args.data, name) for name in ("train.npz", "val.npz", data.DESCRIPTION_FILE)])
     description = data.load_description(args.data)

@@ -11,7 +11,7 @@ import keras  # noqa: E402
 
 from mnist_pipeline import models, tuning  # noqa: E402
 
-SPACE = params.load(Path(__file__).resolve().parents[1] / "params.yaml")["tune"]["space"]
+SPACE = params.load(Path(__file__).resolve().parents[1] / "params.yaml")["recipes"]["mnist"]["space"]
 SWITCHES = [name for name, spec in SPACE.items() if spec.get("choice") and isinstance(spec["choice"][0], bool)]
 
 

@@ -58,3 +58,27 @@ def test_each_image_gets_its_own_distortion_in_training_only(digits):
     assert (moved > 0.1).all()  # every image distorted
     assert first.min() >= 0 and first.max() <= 1 + 1e-6  # bilinear weights sum to at most 1
     assert training.augmentation(0, 0, 0) == []
+
+
+def test_a_flip_mirrors_about_half_the_images_left_to_right_exactly(digits):
+    [layer] = training.augmentation(0, 0, 0, flip=True)
+    out = keras.ops.convert_to_numpy(layer(digits, training=True))
+    mirrored = [np.allclose(o, d[:, ::-1], atol=1e-5) for o, d in zip(out, digits)]
+    unchanged = [np.allclose(o, d, atol=1e-5) for o, d in zip(out, digits)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)) and 16 < sum(mirrored) < 48
+
+
+@pytest.mark.parametrize("probability", [0.0, 1.0])
+def test_random_erasing_replaces_a_rectangle_of_each_image_with_noise_with_its_probability(digits, probability):
+    [layer] = training.augmentation(0, 0, 0, erasing=probability) if probability else [training.RandomErasing(0.0)]
+    out = keras.ops.convert_to_numpy(layer(digits, training=True))
+    changed = np.abs(out - digits)[..., 0] > 1e-6
+    if not probability:
+        assert not changed.any()
+        return
+    for mask in changed:
+        rows, columns = np.nonzero(mask)
+        box = (rows.max() - rows.min() + 1) * (columns.max() - columns.min() + 1)
+        assert 0.01 * 784 <= box <= 0.26 * 784 and mask.sum() > 0.5 * box  # one rectangle, nearly all of it changed
+    assert out.min() >= 0 and out.max() <= 1
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(digits)), digits)  # inference: unchanged

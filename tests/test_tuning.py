@@ -41,8 +41,9 @@ def tiny_prepared(raw_mnist_dir, tmp_path_factory):
     return out
 
 
-def write_params_with_tune(workdir, tune):
+def write_params_with_tune(workdir, tune, space):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["recipes"]["mnist"]["space"] = space
     (workdir / "params.yaml").write_text(yaml.safe_dump({**params, "tune": tune}))
 
 
@@ -56,10 +57,9 @@ def tune_command(workdir, prepared, learning_rates, max_trials, workspace=None, 
     defaults = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
     tune = {**defaults, "algorithm": algorithm, "workers": workers, "worker_silence_seconds": silence,
             "epochs": epochs, "train_subset": 0, "seed": 11,
-            "random": {"max_trials": max_trials},
-            "space": {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}}}
+            "random": {"max_trials": max_trials}}
     tune[algorithm] = {**tune[algorithm], **(settings or {})}
-    write_params_with_tune(workdir, tune)
+    write_params_with_tune(workdir, tune, {**FIXED_SPACE, "learning_rate": {"choice": learning_rates}})
     return [sys.executable, str(REPO / "stages" / "tune.py"), "--data", str(prepared),
             "--workspace", str(workspace or workdir / "search"), "--best", str(workdir / "best.json"),
             "--trials", str(workdir / "trials.csv"), "--progress", str(workdir / "progress.csv"),
@@ -163,11 +163,11 @@ def test_each_algorithm_searches_and_a_fresh_or_resumed_rerun_gives_the_same_byt
 def test_the_builder_and_the_space_must_agree(tiny_prepared, tmp_path):
     command = tune_command(tmp_path, tiny_prepared, [0.001], max_trials=1)
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    params["tune"]["space"]["momentum"] = {"choice": [0.9]}
+    params["recipes"]["mnist"]["space"]["momentum"] = {"choice": [0.9]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = run_stage(tmp_path, command)
     assert result.returncode == 1
-    assert "tune.space.momentum: build_cnn_model does not use this hyperparameter" in result.stderr
+    assert "recipes.mnist.space.momentum: build_cnn_model does not use this hyperparameter" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
@@ -314,9 +314,8 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
     assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
     assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
     assert identity["backend"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
-    retrain = yaml.safe_load((REPO / "params.yaml").read_text())["retrain"]  # tune.augment is on by default
-    assert identity["params"]["augmentation"] == {name: retrain[name]
-                                                  for name in ("shift_fraction", "rotation_degrees", "zoom_fraction")}
+    recipe = yaml.safe_load((REPO / "params.yaml").read_text())["recipes"]["mnist"]  # tune.augment is on by default
+    assert identity["params"]["augmentation"] == recipe["augmentation"]
     assert sorted(identity["data"]) == ["dataset.json", "train.npz", "val.npz"]
 
 

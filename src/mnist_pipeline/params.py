@@ -168,8 +168,6 @@ DROPOUT = Float(min=0, max=1, max_exclusive=True)
 LEARNING_RATE = Float(min=0, min_exclusive=True)
 BATCH_SIZE = Int(min=1, max=60000)
 
-# The retrain params that set the training-time augmentation, which tune's trials share (tune.augment).
-AUGMENTATION = ("shift_fraction", "rotation_degrees", "zoom_fraction")
 
 # Every hyperparameter a search trial reads (build_cnn_model, and batch_size for fit) and the values it may take:
 # tune.space gives a range for each.
@@ -264,6 +262,20 @@ def _targets_fit(checked, key):
                               f"{source} images {_shape(image_shape(checked, source))}; they must be the same")
 
 
+# What depends on the data, one recipe per dataset (params recipes): choosing data.dataset chooses its recipe.
+RECIPE = Section({
+    "augmentation": Section({  # what retrain trains behind, and the search's trials with tune.augment
+        "shift_fraction": Float(min=0, max=0.5),  # of the image size, each way
+        "rotation_degrees": Float(min=0, max=45),
+        "zoom_fraction": Float(min=0, max=0.5),
+        "flip": Bool(),  # left to right, half the images
+        "erasing": Float(min=0, max=1),  # the chance that a random rectangle of an image is replaced by noise
+    }),
+    "retrain_epochs": Int(min=1, max=1000),
+    "space": SearchSpace(CNN_HYPERPARAMETERS),  # tune's ranges for build_cnn_model's hyperparameters
+})
+
+
 def _shape(shape):
     return "x".join(map(str, shape))
 
@@ -353,20 +365,16 @@ SCHEMA = Section({
         "lr_schedule": Str(choices=["constant", "cosine"]),
         "seed": SEED,
         **ALGORITHMS,
-        "space": SearchSpace(CNN_HYPERPARAMETERS),
     }),
     "retrain": Section({
-        "epochs": Int(min=1, max=1000),
         "train_subset": SUBSET,
         "seed": SEED,
         "augment": Bool(),
-        "shift_fraction": Float(min=0, max=0.5),
-        "rotation_degrees": Float(min=0, max=45),
-        "zoom_fraction": Float(min=0, max=0.5),
         "lr_schedule": Str(choices=["constant", "cosine"]),
         "ema_momentum": Float(min=0, max=1, max_exclusive=True),
         "label_smoothing": Float(min=0, max=1, max_exclusive=True),
     }),
+    "recipes": Section({name: RECIPE for name in DATASET_NAMES}),
     "evaluate": Section({
         "batch_size": Int(min=1, max=10000),
         "sample_count": Int(min=1, max=100),
@@ -394,6 +402,12 @@ SCHEMA = Section({
         "channels_shown": Int(min=1, max=64),
     }),
 }, also=_sections_fit_together)
+
+
+def recipe(checked: dict) -> dict:
+    """The settings that depend on the data (recipes.<data.dataset>): the augmentation, retrain's epochs and the
+    search space."""
+    return checked["recipes"][checked["data"]["dataset"]]
 
 
 def dataset_name(checked: dict, transfer_target=False) -> str | None:

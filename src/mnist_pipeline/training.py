@@ -19,22 +19,27 @@ class NonFiniteLossError(PipelineError):
     pass
 
 
-def augmentation(shift_fraction, rotation_degrees, zoom_fraction):
-    """The training-time distortion of the images, as a list of layers: empty when every amount is 0."""
-    if shift_fraction == rotation_degrees == zoom_fraction == 0:
-        return []
-    return [RandomAffine(shift_fraction, rotation_degrees, zoom_fraction)]
+def augmentation(shift_fraction, rotation_degrees, zoom_fraction, flip=False, erasing=0.0):
+    """The training-time distortion of the images, as a list of layers: empty when it would change nothing."""
+    steps = []
+    if shift_fraction or rotation_degrees or zoom_fraction or flip:
+        steps.append(RandomAffine(shift_fraction, rotation_degrees, zoom_fraction, flip))
+    if erasing:
+        steps.append(RandomErasing(erasing))
+    return steps
 
 
 class RandomAffine(layers.Layer):
-    """Each image shifted by up to `shift_fraction` of its size each way, rotated by up to `rotation_degrees` and
-    zoomed by up to `zoom_fraction` about its centre, filling with black like the digits' background: one bilinear
-    resampling (Keras' RandomTranslation and RandomRotation resample once each). Active only in training; it computes
-    in float32 under any dtype policy, since bf16 cannot hold pixel coordinates."""
+    """Each image shifted by up to `shift_fraction` of its size each way, rotated by up to `rotation_degrees`,
+    zoomed by up to `zoom_fraction` about its centre and, with `flip`, mirrored left to right half the time, filling
+    with black like the digits' background: one bilinear resampling (Keras' RandomTranslation and RandomRotation
+    resample once each). Active only in training; it computes in float32 under any dtype policy, since bf16 cannot
+    hold pixel coordinates."""
 
-    def __init__(self, shift_fraction, rotation_degrees, zoom_fraction, **kwargs):
+    def __init__(self, shift_fraction, rotation_degrees, zoom_fraction, flip=False, **kwargs):
         super().__init__(**{"dtype": "float32", **kwargs})
         self.shift_fraction, self.rotation_degrees, self.zoom_fraction = shift_fraction, rotation_degrees, zoom_fraction
+        self.flip = flip
         self.seed_generator = keras.random.SeedGenerator()  # seeded by runtime.configure's global seed
 
     def call(self, images, training=False):
@@ -48,6 +53,8 @@ class RandomAffine(layers.Layer):
         transforms = affine_transforms(draw(math.radians(self.rotation_degrees)), 1 + draw(self.zoom_fraction),
                                        draw(self.shift_fraction * height), draw(self.shift_fraction * width),
                                        height, width)
+        if self.flip:  # drawn last, and only here, so that the other draws are those of a recipe without flips
+            transforms = mirrored(transforms, draw(1.0) < 0, width)
         # TensorFlow has a native kernel for this. Elsewhere (JAX) Keras resamples with gathers, as cheap as these
         # matrix products on the CPU; the products keep a GPU on dense arithmetic (docs/backends.md).
         if keras.backend.backend() == "tensorflow":
@@ -59,7 +66,55 @@ class RandomAffine(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "shift_fraction": self.shift_fraction,
-                "rotation_degrees": self.rotation_degrees, "zoom_fraction": self.zoom_fraction}
+                "rotation_degrees": self.rotation_degrees, "zoom_fraction": self.zoom_fraction, "flip": self.flip}
+
+
+def mirrored(transforms, flip, width):
+    """The transforms (see affine_transforms) of the images where `flip` is true, followed by a left-right mirror
+    of what they read: source x becomes (width - 1) - x."""
+    sign = ops.expand_dims(ops.where(flip, -1.0, 1.0), 1)
+    a = transforms[:, :3] * sign + ops.concatenate([ops.zeros_like(sign), ops.zeros_like(sign),
+                                                      (1 - sign) * (width - 1) / 2], axis=1)
+    return ops.concatenate([a, transforms[:, 3:]], axis=1)
+
+
+class RandomErasing(layers.Layer):
+    """With probability `probability`, a rectangle of each image (2-25 % of its area, its sides in a ratio of 0.3 to
+    3.3) filled with uniform noise in [0, 1], so the network cannot lean on any one part of an object. Active only in
+    training; float32 under any dtype policy."""
+
+    AREA = (0.02, 0.25)
+    RATIO = (0.3, 3.3)
+
+    def __init__(self, probability, **kwargs):
+        super().__init__(**{"dtype": "float32", **kwargs})
+        self.probability = probability
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def call(self, images, training=False):
+        if not training:
+            return images
+        batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+
+        def uniform(low=0.0, high=1.0, shape=None):
+            return keras.random.uniform(shape or (batch,), low, high, seed=self.seed_generator)
+
+        area = uniform(*self.AREA) * height * width
+        ratio = ops.exp(uniform(math.log(self.RATIO[0]), math.log(self.RATIO[1])))
+        tall = ops.clip(ops.round(ops.sqrt(area * ratio)), 1, height)
+        wide = ops.clip(ops.round(ops.sqrt(area / ratio)), 1, width)
+        top, left = ops.floor(uniform() * (height - tall + 1)), ops.floor(uniform() * (width - wide + 1))
+        rows, columns = ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32")
+        in_rows = (rows[None] >= top[:, None]) & (rows[None] < (top + tall)[:, None])
+        in_columns = (columns[None] >= left[:, None]) & (columns[None] < (left + wide)[:, None])
+        erased = in_rows[:, :, None] & in_columns[:, None, :] & (uniform() < self.probability)[:, None, None]
+        return ops.where(erased[..., None], uniform(shape=ops.shape(images)), images)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "probability": self.probability}
 
 
 def affine_transforms(angle, scale, shift_y, shift_x, height, width):
