@@ -7,6 +7,8 @@ stays flat.
 Needs `make repro` (models/export and models/tuned). Usage:
 
     .venv/bin/python benchmarks/serve_load.py [--clients 8] [--seconds 20]
+
+It writes benchmarks/results/serve_load.csv (the table of docs/export.md, by `make report`).
 """
 
 import argparse
@@ -21,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import cli, data
+from mnist_pipeline import artifacts, cli, data
 
 REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "serve_load.csv"
 FORMATS = {"tflite_int8": "models/export/int8.tflite", "tflite_float32": "models/export/float32.tflite",
            "keras": "models/tuned"}
 
@@ -104,7 +107,12 @@ def single_image_ms(model, images):
 def peak():
     result = subprocess.run([sys.executable, str(REPO / "benchmarks/matmul_peak.py")], capture_output=True,
                             text=True, check=True)
-    return result.stdout.strip()
+    return int(result.stdout.split("threads: ")[1].split()[0])
+
+
+def cpu():
+    return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name"))
 
 
 def main():
@@ -114,19 +122,20 @@ def main():
     args = parser.parse_args()
     x_test = data.normalize(data.load_prepared(REPO / "data/prepared", "test")[0])
     bodies = [json.dumps({"instances": [image.tolist()]}) for image in x_test[:200]]
-    print(f"before: {peak()}")
-    print(f"{args.clients} clients, {args.seconds:g} s each, one test image a request\n")
-    print("| format | requests/s | p50 | p95 | p99 | failed | one image through its runner (p50) | server memory "
-          "first / last / highest |")
-    print("|---|---|---|---|---|---|---|---|")
+    before, rows = peak(), []
     for name, model in FORMATS.items():
         found = load(model, args.clients, args.seconds, bodies)
-        runner_ms = single_image_ms(model, x_test[:200])
         first, last, highest = found["memory_mb"]
-        print(f"| {name} | {found['requests_per_second']:.0f} | {found['p50']:.1f} ms | {found['p95']:.1f} ms | "
-              f"{found['p99']:.1f} ms | {found['failed']} | {runner_ms:.3f} ms | {first:.0f} / {last:.0f} / "
-              f"{highest:.0f} MB |", flush=True)
-    print(f"\nafter: {peak()}")
+        rows.append({"format": name, "clients": args.clients, "seconds": args.seconds,
+                     "requests_per_second": round(found["requests_per_second"], 1),
+                     **{key: round(found[key], 2) for key in ("p50", "p95", "p99")}, "failed": found["failed"],
+                     "runner_p50_ms": single_image_ms(model, x_test[:200]), "memory_first_mb": round(first),
+                     "memory_last_mb": round(last), "memory_highest_mb": round(highest)})
+        print(rows[-1], flush=True)
+    after = peak()
+    for row in rows:
+        row.update({"cpu": cpu(), "matmul_peak_before": before, "matmul_peak_after": after})
+    artifacts.write_table(OUT, artifacts.table(rows))
 
 
 if __name__ == "__main__":

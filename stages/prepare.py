@@ -22,20 +22,18 @@ def main():
     clock = cli.Stopwatch()
     description, (train_images, train_labels), (test_images, test_labels), skipped = read(name, args, all_params)
     train_idx, val_idx = data.stratified_split(train_labels, settings["val_fraction"], settings["seed"])
-    splits = {
-        "train": (train_images[train_idx], train_labels[train_idx]),
-        "val": (train_images[val_idx], train_labels[val_idx]),
-        "test": (test_images, test_labels),
-    }
-    for split, (images, labels) in splits.items():
-        artifacts.save_arrays(Path(args.out, f"{split}.npz"), x=images, y=labels.astype("int64"))
+    # One split at a time, so that a big folder of images needs memory for itself and one copy of a split.
+    splits = {"train": (train_images, train_labels, train_idx), "val": (train_images, train_labels, val_idx),
+              "test": (test_images, test_labels, None)}
+    counts = {}
+    for split, (images, labels, rows) in splits.items():
+        labels = labels if rows is None else labels[rows]
+        artifacts.save_arrays(Path(args.out, f"{split}.npz"), x=images if rows is None else images[rows],
+                              y=labels.astype("int64"))
+        counts[split] = {"count": int(len(labels)), "per_class": data.class_counts(labels, description.class_names)}
         print(f"{description.title} {split}: {len(labels)} examples")
     data.save_description(args.out, description)
-    artifacts.write_json(args.metrics, {
-        **{split: {"count": int(len(labels)), "per_class": data.class_counts(labels, description.class_names)}
-           for split, (_, labels) in splits.items()},
-        **({"skipped": skipped} if skipped else {}),
-    })
+    artifacts.write_json(args.metrics, {**counts, **({"skipped": skipped} if skipped else {})})
     if skipped:
         kinds = ", ".join(f"{count} {kind}" for kind, count in skipped["by_reason"].items())
         print(f"prepare: {skipped['files']} file(s) left out ({kinds}), named in {args.metrics}")
@@ -58,7 +56,8 @@ def read(name, args, all_params):
         test = found.splits["test"]
     else:  # the folder gives no split: a stratified part of each class, drawn with prepare's seed
         kept, held = data.stratified_split(train[1], settings["test_fraction"], all_params["prepare"]["seed"])
-        train, test = (train[0][kept], train[1][kept]), (train[0][held], train[1][held])
+        test = train[0][held], train[1][held]
+        train = data.keep_rows(*train, kept)
     return data.Description(datasets.FOLDER, settings["title"], shape, found.class_names), train, test, found.skipped
 
 

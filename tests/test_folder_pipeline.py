@@ -87,3 +87,23 @@ def test_a_new_version_of_the_images_reruns_prepare_and_what_follows_and_diffs_a
     assert {"baseline.test_errors", "tuned.test_errors"} & set(diff["metrics/evaluate.json"])
     data_diff = json.loads(smoke.dvc(work, "diff", "HEAD~1", "--json").stdout)
     assert len([entry for entry in data_diff["added"] if entry["path"].startswith("data/images/")]) == 45
+
+
+def test_the_digits_model_is_fine_tuned_on_a_few_labels_of_a_folder_against_training_from_scratch(smoke_run,
+                                                                                                  tmp_path):
+    """Transfer onto your images: the smoke run's MNIST model fine-tuned on a grey 28x28 folder of shapes (100 of
+    each class here), against the same network from scratch; only the transfer stages and those after them rerun."""
+    repo, _, env = smoke_run
+    work = tmp_path / "repo"
+    shutil.copytree(repo, work, symlinks=True)
+    make_shapes.make(work / "data" / "images", per_class=100, size=28, seed=3)
+    smoke.dvc(work, "add", "data/images")
+    smoke.set_params(work, {"data": {"images": {"folder": "data/images", "image_shape": [28, 28, 1]}},
+                            "transfer": {"targets": {"mnist": "images"}, "subsets": [60]}})
+    output = smoke.dvc(work, "repro", env=env).stdout
+    assert stages_run(output) == ["prepare", "transfer_download", "transfer_prepare", "transfer"]
+    assert read_json(work, "data/transfer/prepared/dataset.json")["class_names"] == CLASSES
+    result = read_json(work, "metrics/transfer.json")
+    assert set(result) == {"images_60"} and 1 / 3 < result["images_60"]["fine_tuned"] <= 1
+    with open(Path(work, "metrics/transfer.csv"), newline="") as f:
+        assert len(list(csv.DictReader(f))) == 4  # both methods, both rules

@@ -138,6 +138,54 @@ def transfer_seeds():
     return pd.DataFrame(rows)
 
 
+def machine(table):
+    """"on <cpu>, matmul peak X before and Y after": where and on what the rows were measured."""
+    first = table.iloc[0]
+    return (f"On {first['cpu']}" if "cpu" in table else "On the machine of the run") + (
+        f", fp32 matmul peak {first['matmul_peak_before']} GFLOP/s before and {first['matmul_peak_after']} after"
+        if "matmul_peak_before" in table else "")
+
+
+def folder_scale():
+    table = pd.read_csv(REPO / "benchmarks/results/folder_scale.csv")
+    return pd.DataFrame([{
+        "images (RGB 64x64)": f"{row.images:,}", "prepare": f"{row.prepare_seconds:.1f} s",
+        "per 1 000 images": f"{1000 * row.prepare_seconds / row.images:.2f} s",
+        "prepare's peak memory": f"{row.prepare_peak_mb:,} MB", "one baseline epoch": f"{row.epoch_seconds:.1f} s",
+        "its peak memory": f"{row.epoch_peak_mb:,} MB"} for row in table.itertuples()]), machine(table)
+
+
+def serve_load():
+    table = pd.read_csv(REPO / "benchmarks/results/serve_load.csv")
+    return pd.DataFrame([{
+        "format": row.format, "requests/s": f"{row.requests_per_second:.0f}",
+        "p50 / p95 / p99": f"{row.p50:.1f} / {row.p95:.1f} / {row.p99:.1f} ms", "failed": row.failed,
+        "one image through its runner, p50": f"{row.runner_p50_ms:.3f} ms",
+        "server memory: first / last / highest": f"{row.memory_first_mb} / {row.memory_last_mb} / "
+                                                 f"{row.memory_highest_mb} MB"} for row in table.itertuples()]), (
+        f"{machine(table)}; {table.iloc[0]['clients']} clients, {table.iloc[0]['seconds']:g} s a format")
+
+
+def fashion_candidates():
+    table = pd.read_csv(REPO / "docs/fashion_recipe.csv")
+    return pd.DataFrame([{
+        "candidate": row.candidate, "parameters": f"{row.params:,}", "epochs": row.epochs,
+        "test accuracy": percent(row.test_accuracy), "trained": f"{row.train_seconds:.0f} s",
+        "matmul peak before / after": f"{row.matmul_peak_before} / {row.matmul_peak_after}"}
+        for row in table.itertuples()]), None
+
+
+def fashion_parity():
+    table = pd.read_csv(REPO / "docs/fashion_parity.csv")
+    return pd.DataFrame([{
+        "route": row.route, "stages run": row.stages.replace(" ", ", "),
+        "tuned test accuracy": percent(row.tuned_test_accuracy),
+        "baseline test accuracy": percent(row.baseline_test_accuracy),
+        "wall time": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+        "matmul peak before / after": f"{row.peak_before} / {row.peak_after}"}
+        for row in table.itertuples()]), None
+
+
 def data_counts():
     counts = read_json("metrics/data.json")
     splits = [split for split in ("train", "val", "test") if split in counts]
@@ -146,12 +194,17 @@ def data_counts():
 
 
 TABLES = {"headline": headline, "per-class": per_class, "export-formats": export_formats, "stage-times": stage_times,
-          "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts}
+          "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts,
+          "folder-scale": folder_scale, "serve-load": serve_load, "fashion-candidates": fashion_candidates,
+          "fashion-parity": fashion_parity}
 PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")))
 
 
 def render(name) -> str:
-    return TABLES[name]().to_markdown(index=False, disable_numparse=True) + "\n"
+    """The table as markdown; a table from a benchmark also says where it was measured."""
+    found = TABLES[name]()
+    table, where = found if isinstance(found, tuple) else (found, None)
+    return table.to_markdown(index=False, disable_numparse=True) + "\n" + (f"\n{where}.\n" if where else "")
 
 
 def rebuilt(text) -> str:

@@ -106,6 +106,15 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int):
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
+def keep_rows(images: np.ndarray, labels: np.ndarray, rows: np.ndarray):
+    """(images[rows], labels[rows]) for sorted `rows`, moved down within `images` itself rather than copied: a big
+    folder of images needs no second copy of itself to lose a few."""
+    for target, source in enumerate(rows):
+        if target != source:
+            images[target] = images[source]
+    return images[:len(rows)], labels[rows]
+
+
 def class_counts(labels: np.ndarray, class_names) -> dict:
     counts = np.bincount(labels, minlength=len(class_names))
     return {name: int(count) for name, count in zip(class_names, counts)}

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import photos
+from . import data, photos
 from .errors import PipelineError
 
 SPLITS = ("train", "test")
@@ -115,9 +115,12 @@ def _by_class(folder, layout, classes, images, labels, kept, train_count, bad, o
     relabel = np.full(len(classes), -1)
     relabel[keep_classes] = np.arange(len(keep_classes))
     kept &= relabel[labels] >= 0
-    splits = {"train": (images[kept & in_train], relabel[labels[kept & in_train]])}
+    splits = {}
     if len(layout) > 1:
-        splits["test"] = (images[kept & ~in_train], relabel[labels[kept & ~in_train]])
+        test = np.flatnonzero(kept & ~in_train)
+        splits["test"] = images[test], relabel[labels[test]]
+    train_images, train_labels = data.keep_rows(images, labels, np.flatnonzero(kept & in_train))  # no second copy
+    splits = {"train": (train_images, relabel[train_labels]), **splits}
     reasons = {}
     for _, _, kind in bad:
         reasons[kind] = reasons.get(kind, 0) + 1

@@ -1,0 +1,83 @@
+"""A folder of your own images at scale: generated RGB 64x64 images (tools/make_shapes.py) in folders of 10 000,
+50 000 and 100 000, each through `prepare` and one training epoch of the baseline network (the `baseline` stage with
+baseline.epochs 1), each in a fresh process, timed, with its peak resident memory; beside the same-run matmul peak.
+prepare's seconds per 1 000 images show whether it grows linearly. Writes benchmarks/results/folder_scale.csv (the
+table of docs/datasets.md, by `make report`). Usage (repository root, environment active; about a quarter of an hour
+and 1.5 GB of disk for the images, in a scratch directory it removes):
+
+    python benchmarks/folder_scale.py [--sizes 10000 50000 100000]
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from mnist_pipeline import artifacts
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "folder_scale.csv"
+
+
+def run(command, cwd):
+    """(seconds, peak MB) of `command`, measured by GNU time."""
+    result = subprocess.run(["/usr/bin/time", "-f", "%e %M", *command], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    seconds, kilobytes = result.stderr.strip().splitlines()[-1].split()
+    return float(seconds), int(kilobytes) / 1024
+
+
+def peak():
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks/matmul_peak.py")], capture_output=True,
+                            text=True, check=True)
+    return int(re.search(r"(\d+) GFLOP/s", result.stdout).group(1))
+
+
+def cpu():
+    return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    args = parser.parse_args()
+    before, rows = peak(), []
+    with tempfile.TemporaryDirectory(prefix="folder-scale-") as scratch:
+        scratch = Path(scratch)
+        largest = max(args.sizes)
+        subprocess.run([sys.executable, str(REPO / "tools/make_shapes.py"), str(scratch / "all"), "--per-class",
+                        str(-(-largest // 3)), "--size", "64"], check=True)
+        files = {shape: sorted((scratch / "all" / shape).iterdir()) for shape in ("circle", "square", "triangle")}
+        for size in sorted(args.sizes):
+            work = scratch / str(size)
+            for shape, paths in files.items():  # the first size/3 of each class, linked, not copied
+                (work / "images" / shape).mkdir(parents=True)
+                for path in paths[:size // 3]:
+                    os.link(path, work / "images" / shape / path.name)
+            params = yaml.safe_load((REPO / "params.yaml").read_text())
+            params["data"].update({"dataset": "images"})
+            params["data"]["images"].update({"folder": "images", "image_shape": [64, 64, 3]})
+            params["baseline"].update({"epochs": 1})
+            (work / "params.yaml").write_text(yaml.safe_dump(params))
+            prepare = run([sys.executable, str(REPO / "stages/prepare.py"), "--raw", "raw", "--images", "images",
+                           "--out", "prepared", "--metrics", "data.json", "--timing", "t1.json"], work)
+            epoch = run([sys.executable, str(REPO / "stages/baseline.py"), "--data", "prepared", "--model", "model",
+                         "--history", "h.csv", "--metrics", "b.json", "--timing", "t2.json"], work)
+            rows.append({"images": 3 * (size // 3), "prepare_seconds": prepare[0], "prepare_peak_mb": round(prepare[1]),
+                         "epoch_seconds": epoch[0], "epoch_peak_mb": round(epoch[1])})
+            print(rows[-1], flush=True)
+    after = peak()
+    for row in rows:
+        row.update({"cpu": cpu(), "matmul_peak_before": before, "matmul_peak_after": after})
+    artifacts.write_table(OUT, artifacts.table(rows))
+
+
+if __name__ == "__main__":
+    main()

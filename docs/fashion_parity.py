@@ -1,0 +1,91 @@
+"""Fashion-MNIST through its recipe, two ways, for docs/datasets.md: the whole pipeline on the raw files
+(`-S data.dataset=fashion_mnist`, timed, beside the same-run matmul peak), then the same images written out as PNG
+class folders (tools/idx_to_folders.py) and run as a folder of your own images (data.dataset: images) with the same
+split seed and the Fashion-MNIST recipe, up to `evaluate`. Both run with real DVC in a scratch clone of this
+checkout that shares its DVC cache; the results go to docs/fashion_parity.csv, which `make report` turns into the
+table of docs/datasets.md.
+
+Run from the repository root with the environment active: `python docs/fashion_parity.py` (about 40 minutes on
+2 cores)."""
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from mnist_pipeline import artifacts, cli
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).with_name("fashion_parity.csv")
+
+
+def run(cwd, *command):
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(map(str, command))} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+def peak():
+    return int(re.search(r"(\d+) GFLOP/s", run(REPO, sys.executable, "benchmarks/matmul_peak.py")).group(1))
+
+
+def set_params(repo, change):
+    settings = yaml.safe_load(Path(repo, "params.yaml").read_text())
+    change(settings)
+    Path(repo, "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+def main():
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fashion-parity-") as scratch:
+        repo = Path(scratch, "repo")
+        run(REPO, "git", "clone", "--quiet", str(REPO), str(repo))
+        run(repo, "dvc", "cache", "dir", "--local", str(REPO / ".dvc" / "cache"))
+
+        def fashion(settings):
+            settings["data"]["dataset"] = "fashion_mnist"
+
+        set_params(repo, fashion)
+        before, start = peak(), time.monotonic()
+        output = run(repo, "dvc", "repro")
+        seconds, after = time.monotonic() - start, peak()
+        evaluate = json.loads(Path(repo, "metrics/evaluate.json").read_text())
+        stages = sorted(set(re.findall(r"Running stage '(\w+)'", output)))
+        rows.append({"route": "raw files (data.dataset: fashion_mnist)", "stages": " ".join(stages),
+                     "tuned_test_accuracy": evaluate["tuned"]["test_accuracy"],
+                     "baseline_test_accuracy": evaluate["baseline"]["test_accuracy"],
+                     "seconds": round(seconds), "peak_before": before, "peak_after": after})
+        print(rows[-1], flush=True)
+
+        run(repo, sys.executable, str(REPO / "tools/idx_to_folders.py"), "fashion_mnist", "data/raw",
+            "data/fashion-png")
+        run(repo, "dvc", "add", "data/fashion-png")
+
+        def folder(settings):
+            settings["data"]["dataset"] = "images"
+            settings["data"]["images"].update({"folder": "data/fashion-png", "title": "Fashion-MNIST as PNG files",
+                                               "image_shape": [28, 28, 1]})
+            settings["recipes"]["images"] = settings["recipes"]["fashion_mnist"]
+
+        set_params(repo, folder)
+        before, start = peak(), time.monotonic()
+        output = run(repo, "dvc", "repro", "evaluate")
+        seconds, after = time.monotonic() - start, peak()
+        evaluate = json.loads(Path(repo, "metrics/evaluate.json").read_text())
+        stages = sorted(set(re.findall(r"Running stage '(\w+)'", output)))
+        rows.append({"route": "PNG class folders (data.dataset: images)", "stages": " ".join(stages),
+                     "tuned_test_accuracy": evaluate["tuned"]["test_accuracy"],
+                     "baseline_test_accuracy": evaluate["baseline"]["test_accuracy"],
+                     "seconds": round(seconds), "peak_before": before, "peak_after": after})
+        print(rows[-1], flush=True)
+    artifacts.write_table(OUT, artifacts.table(rows))
+
+
+if __name__ == "__main__":
+    cli.run(main)
