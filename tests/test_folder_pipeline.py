@@ -103,7 +103,12 @@ def test_the_digits_model_is_fine_tuned_on_a_few_labels_of_a_folder_against_trai
     output = smoke.dvc(work, "repro", env=env).stdout
     assert stages_run(output) == ["prepare", "transfer_download", "transfer_prepare", "transfer"]
     assert read_json(work, "data/transfer/prepared/dataset.json")["class_names"] == CLASSES
-    result = read_json(work, "metrics/transfer.json")
-    assert set(result) == {"images_60"} and 1 / 3 < result["images_60"]["fine_tuned"] <= 1
+    assert set(read_json(work, "metrics/transfer.json")) == {"images_60"}
     with open(Path(work, "metrics/transfer.csv"), newline="") as f:
-        assert len(list(csv.DictReader(f))) == 4  # both methods, both rules
+        rows = list(csv.DictReader(f))
+    assert {(row["rule"], row["method"]) for row in rows} == {
+        (rule, method) for rule in ("same_epochs", "to_its_best") for method in ("fine_tuned", "from_scratch")}
+    assert all(0 <= float(row["test_accuracy"]) <= 1 and int(row["steps"]) > 0 for row in rows)
+    # The smoke run's digits model is one epoch old, so fine-tuning it is no sure win here; but the folder's labels
+    # reach the training: trained to its best, some network does better than answering one class.
+    assert max(float(row["test_accuracy"]) for row in rows if row["rule"] == "to_its_best") > 1 / 3 + 0.05

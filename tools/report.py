@@ -166,15 +166,6 @@ def serve_load():
         f"{machine(table)}; {table.iloc[0]['clients']} clients, {table.iloc[0]['seconds']:g} s a format")
 
 
-def fashion_candidates():
-    table = pd.read_csv(REPO / "docs/fashion_recipe.csv")
-    return pd.DataFrame([{
-        "candidate": row.candidate, "parameters": f"{row.params:,}", "epochs": row.epochs,
-        "test accuracy": percent(row.test_accuracy), "trained": f"{row.train_seconds:.0f} s",
-        "matmul peak before / after": f"{row.matmul_peak_before} / {row.matmul_peak_after}"}
-        for row in table.itertuples()]), None
-
-
 def fashion_parity():
     table = pd.read_csv(REPO / "docs/fashion_parity.csv")
     return pd.DataFrame([{
@@ -195,8 +186,7 @@ def data_counts():
 
 TABLES = {"headline": headline, "per-class": per_class, "export-formats": export_formats, "stage-times": stage_times,
           "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts,
-          "folder-scale": folder_scale, "serve-load": serve_load, "fashion-candidates": fashion_candidates,
-          "fashion-parity": fashion_parity}
+          "folder-scale": folder_scale, "serve-load": serve_load, "fashion-parity": fashion_parity}
 PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")))
 
 
