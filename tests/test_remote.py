@@ -241,7 +241,9 @@ def test_a_fresh_clone_with_an_empty_remote_computes_everything_quietly(smoke_ru
     assert line.startswith("pull: 0 output(s) of dvc.lock fetched") and "not stored there, computed here" in line
     # Every stage whose outputs DVC caches ran; the others' outputs (metrics, figures) are in git already.
     assert {"download", "prepare", "baseline", "retrain", "export"} <= set(stages_run(result.stdout))
-    assert "Epoch 1/1" in result.stdout and "retrain: train accuracy" in result.stdout  # Keras' lines and summaries
+    # Keras' progress lines and the stages' summaries are kept (one epoch: Keras prints no "Epoch 1/1").
+    assert re.search(r"^\d+/\d+ - \d+s - .*accuracy", result.stdout, re.M)
+    assert "retrain: train accuracy" in result.stdout
     assert_quiet(result)
 
 
