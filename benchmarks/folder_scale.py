@@ -10,12 +10,12 @@ and 1.5 GB of disk for the images, in a scratch directory it removes):
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import matmul_peak  # beside this script
 import yaml
 
 from mnist_pipeline import artifacts
@@ -33,22 +33,11 @@ def run(command, cwd):
     return float(seconds), int(kilobytes) / 1024
 
 
-def peak():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks/matmul_peak.py")], capture_output=True,
-                            text=True, check=True)
-    return int(re.search(r"(\d+) GFLOP/s", result.stdout).group(1))
-
-
-def cpu():
-    return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name"))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     args = parser.parse_args()
-    before, rows = peak(), []
+    before, rows = matmul_peak.measured(), []
     with tempfile.TemporaryDirectory(prefix="folder-scale-") as scratch:
         scratch = Path(scratch)
         largest = max(args.sizes)
@@ -73,10 +62,7 @@ def main():
             rows.append({"images": 3 * (size // 3), "prepare_seconds": prepare[0], "prepare_peak_mb": round(prepare[1]),
                          "epoch_seconds": epoch[0], "epoch_peak_mb": round(epoch[1])})
             print(rows[-1], flush=True)
-    after = peak()
-    for row in rows:
-        row.update({"cpu": cpu(), "matmul_peak_before": before, "matmul_peak_after": after})
-    artifacts.write_table(OUT, artifacts.table(rows))
+    artifacts.write_table(OUT, artifacts.table(matmul_peak.with_machine(rows, before)))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,16 @@ this machine, with the pipeline's thread count. Best of several timed products o
 (repository root):
 
     .venv/bin/python benchmarks/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
+
+Other benchmarks read it through `measured()` and stamp their rows with `with_machine()`.
 """
 
 import argparse
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from mnist_pipeline import cli  # importing the package pins TensorFlow's switches as the stages do
 
@@ -29,6 +35,20 @@ def main():
     name = {"float32": "fp32", "bfloat16": "bf16"}[args.dtype]
     rate = 2 * args.size ** 3 / best / 1e9
     print(f"{name} matmul {args.size}x{args.size}, {args.threads} threads: {rate:.0f} GFLOP/s (best of {args.repeats})")
+
+
+def measured() -> int:
+    """The fp32 peak in GFLOP/s, read in a process of its own (nothing of the caller's running beside it)."""
+    found = subprocess.run([sys.executable, __file__], capture_output=True, text=True, check=True)
+    return int(re.search(r"(\d+) GFLOP/s", found.stdout).group(1))
+
+
+def with_machine(rows, before):
+    """`rows` with the CPU's name and the peak read `before` them and now, after them."""
+    cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+               if line.startswith("model name"))
+    after = measured()
+    return [{**row, "cpu": cpu, "matmul_peak_before": before, "matmul_peak_after": after} for row in rows]
 
 
 def _timed(tf, a, b):

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import matmul_peak  # beside this script
 import numpy as np
 
 from mnist_pipeline import artifacts, cli, data
@@ -104,17 +105,6 @@ def single_image_ms(model, images):
     return runners.latency_ms(runner, images, 200)[0]
 
 
-def peak():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks/matmul_peak.py")], capture_output=True,
-                            text=True, check=True)
-    return int(result.stdout.split("threads: ")[1].split()[0])
-
-
-def cpu():
-    return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name"))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8)
@@ -122,7 +112,7 @@ def main():
     args = parser.parse_args()
     x_test = data.normalize(data.load_prepared(REPO / "data/prepared", "test")[0])
     bodies = [json.dumps({"instances": [image.tolist()]}) for image in x_test[:200]]
-    before, rows = peak(), []
+    before, rows = matmul_peak.measured(), []
     for name, model in FORMATS.items():
         found = load(model, args.clients, args.seconds, bodies)
         first, last, highest = found["memory_mb"]
@@ -132,10 +122,7 @@ def main():
                      "runner_p50_ms": single_image_ms(model, x_test[:200]), "memory_first_mb": round(first),
                      "memory_last_mb": round(last), "memory_highest_mb": round(highest)})
         print(rows[-1], flush=True)
-    after = peak()
-    for row in rows:
-        row.update({"cpu": cpu(), "matmul_peak_before": before, "matmul_peak_after": after})
-    artifacts.write_table(OUT, artifacts.table(rows))
+    artifacts.write_table(OUT, artifacts.table(matmul_peak.with_machine(rows, before)))
 
 
 if __name__ == "__main__":

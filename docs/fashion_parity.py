@@ -41,49 +41,43 @@ def set_params(repo, change):
     Path(repo, "params.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
 
 
+def route(repo, name, change, *targets):
+    """docs/fashion_parity.csv's row for one route: `dvc repro` of `targets` (all: none named) after `change` to the
+    params, timed between two readings of the matmul peak."""
+    set_params(repo, change)
+    before, start = peak(), time.monotonic()
+    output = run(repo, "dvc", "repro", *targets)
+    seconds, after = time.monotonic() - start, peak()
+    evaluate = json.loads(Path(repo, "metrics/evaluate.json").read_text())
+    row = {"route": name, "stages": " ".join(sorted(set(re.findall(r"Running stage '(\w+)'", output)))),
+           "tuned_test_accuracy": evaluate["tuned"]["test_accuracy"],
+           "baseline_test_accuracy": evaluate["baseline"]["test_accuracy"],
+           "seconds": round(seconds), "peak_before": before, "peak_after": after}
+    print(row, flush=True)
+    return row
+
+
+def fashion(settings):
+    settings["data"]["dataset"] = "fashion_mnist"
+
+
+def fashion_folders(settings):
+    settings["data"]["dataset"] = "images"
+    settings["data"]["images"].update({"folder": "data/fashion-png", "title": "Fashion-MNIST as PNG files",
+                                       "image_shape": [28, 28, 1]})
+    settings["recipes"]["images"] = settings["recipes"]["fashion_mnist"]
+
+
 def main():
-    rows = []
     with tempfile.TemporaryDirectory(prefix="fashion-parity-") as scratch:
         repo = Path(scratch, "repo")
         run(REPO, "git", "clone", "--quiet", str(REPO), str(repo))
         run(repo, "dvc", "cache", "dir", "--local", str(REPO / ".dvc" / "cache"))
-
-        def fashion(settings):
-            settings["data"]["dataset"] = "fashion_mnist"
-
-        set_params(repo, fashion)
-        before, start = peak(), time.monotonic()
-        output = run(repo, "dvc", "repro")
-        seconds, after = time.monotonic() - start, peak()
-        evaluate = json.loads(Path(repo, "metrics/evaluate.json").read_text())
-        stages = sorted(set(re.findall(r"Running stage '(\w+)'", output)))
-        rows.append({"route": "raw files (data.dataset: fashion_mnist)", "stages": " ".join(stages),
-                     "tuned_test_accuracy": evaluate["tuned"]["test_accuracy"],
-                     "baseline_test_accuracy": evaluate["baseline"]["test_accuracy"],
-                     "seconds": round(seconds), "peak_before": before, "peak_after": after})
-        print(rows[-1], flush=True)
-
+        rows = [route(repo, "raw files (data.dataset: fashion_mnist)", fashion)]
         run(repo, sys.executable, str(REPO / "tools/idx_to_folders.py"), "fashion_mnist", "data/raw",
             "data/fashion-png")
         run(repo, "dvc", "add", "data/fashion-png")
-
-        def folder(settings):
-            settings["data"]["dataset"] = "images"
-            settings["data"]["images"].update({"folder": "data/fashion-png", "title": "Fashion-MNIST as PNG files",
-                                               "image_shape": [28, 28, 1]})
-            settings["recipes"]["images"] = settings["recipes"]["fashion_mnist"]
-
-        set_params(repo, folder)
-        before, start = peak(), time.monotonic()
-        output = run(repo, "dvc", "repro", "evaluate")
-        seconds, after = time.monotonic() - start, peak()
-        evaluate = json.loads(Path(repo, "metrics/evaluate.json").read_text())
-        stages = sorted(set(re.findall(r"Running stage '(\w+)'", output)))
-        rows.append({"route": "PNG class folders (data.dataset: images)", "stages": " ".join(stages),
-                     "tuned_test_accuracy": evaluate["tuned"]["test_accuracy"],
-                     "baseline_test_accuracy": evaluate["baseline"]["test_accuracy"],
-                     "seconds": round(seconds), "peak_before": before, "peak_after": after})
-        print(rows[-1], flush=True)
+        rows.append(route(repo, "PNG class folders (data.dataset: images)", fashion_folders, "evaluate"))
     artifacts.write_table(OUT, artifacts.table(rows))
 
 

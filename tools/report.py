@@ -192,7 +192,11 @@ PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "d
 
 def render(name) -> str:
     """The table as markdown; a table from a benchmark also says where it was measured."""
-    found = TABLES[name]()
+    try:
+        found = TABLES[name]()
+    except FileNotFoundError as missing:
+        sys.exit(f"table {name}: {Path(missing.filename).relative_to(REPO)} is missing (the page above the table "
+                 "names the command that writes it)")
     table, where = found if isinstance(found, tuple) else (found, None)
     return table.to_markdown(index=False, disable_numparse=True) + "\n" + (f"\n{where}.\n" if where else "")
 
