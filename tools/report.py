@@ -168,8 +168,10 @@ def serve_load():
 
 def fashion_parity():
     table = pd.read_csv(REPO / "docs/fashion_parity.csv")
+    every = set(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
     return pd.DataFrame([{
-        "route": row.route, "stages run": row.stages.replace(" ", ", "),
+        "route": row.route,
+        "stages run": "every stage" if set(row.stages.split()) == every else row.stages.replace(" ", ", "),
         "tuned test accuracy": percent(row.tuned_test_accuracy),
         "baseline test accuracy": percent(row.baseline_test_accuracy),
         "wall time": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
