@@ -65,7 +65,7 @@ def test_switching_the_smoke_pipeline_to_jax_reruns_what_trains_and_both_results
     accuracy = json.loads(Path(repo, "metrics/evaluate.json").read_text())
     assert min(accuracy["tuned"]["test_accuracy"], accuracy["baseline"]["test_accuracy"]) > 0.5
     # The SavedModel and the float32 TFLite model are exported from JAX through jax2tf: the same predictions.
-    export = json.loads(Path(repo, "metrics/export.json").read_text())
+    export = json.loads(Path(repo, "metrics/export_formats.json").read_text())
     assert export["keras"]["test_accuracy"] == export["saved_model"]["test_accuracy"]
     assert abs(export["keras"]["test_accuracy"] - export["tflite_float32"]["test_accuracy"]) <= 0.0005
     assert export["int8_agrees_with_float32"] > 0.95

@@ -19,6 +19,8 @@ from PIL import Image
 from mnist_pipeline import data, datasets, model_files, runtime
 
 runtime.configure(seed=1, threads=2, deterministic=True)
+import keras  # noqa: E402
+
 from mnist_pipeline import export, models, runners, training  # noqa: E402
 
 SERVE = Path(sys.executable).with_name("mnist-serve")
@@ -33,6 +35,9 @@ def exported(raw_mnist_dir, tmp_path_factory):
     mnist = datasets.DATASETS["mnist"]
     x, y = mnist.read_split(raw_mnist_dir, "train")
     description = data.describe(mnist)
+    # Keras numbers layer names per process: without this, models built by earlier tests in the same worker would
+    # make the input "input_layer_3" rather than the "input_layer" a fresh export has.
+    keras.backend.clear_session()
     model = models.build_baseline_model([16, 32], 3, 64, 0.0, 2e-3, image_shape=(28, 28, 1), num_classes=10)
     training.fit(model, data.normalize(x[:20000]), y[:20000], batch_size=128, epochs=2, verbose=0)
     root = tmp_path_factory.mktemp("serve")
