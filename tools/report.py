@@ -42,8 +42,8 @@ def headline():
         ("TFLite int8 against float32",
          f"{export['int8_size_reduction']:.2f}x smaller, {export['int8_minus_float32_points']:+.2f} points "
          f"({percent(export['tflite_int8']['test_accuracy'])})"),
-        *((f"transfer {transfer_route()}, {name.split('_')[1]} labelled images: fine-tuned / from scratch, "
-           "each trained to its best", f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} "
+        *((f"transfer {transfer_route()}, {name.split('_')[1]} images: fine-tuned / from scratch (to its best)",
+           f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} "
            f"({100 * result['gain']:+.2f} points)") for name, result in transfer.items()),
     ]
     return pd.DataFrame(rows, columns=["result", "committed run"])
