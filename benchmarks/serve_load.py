@@ -65,12 +65,12 @@ def client(port, bodies, until, latencies, failures):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     i = 0
     while time.monotonic() < until:
-        start = time.perf_counter()
+        sent = time.perf_counter()
         connection.request("POST", "/v1/models/mnist:predict", bodies[i % len(bodies)],
                            {"Content-Type": "application/json"})
         response = connection.getresponse()
         response.read()
-        latencies.append(time.perf_counter() - start)
+        latencies.append(time.perf_counter() - sent)
         failures[0] += response.status != 200
         i += 1
 

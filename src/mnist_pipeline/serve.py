@@ -97,8 +97,6 @@ class Service:
         if images.shape[1:] != tuple(self.description.image_shape):
             raise RequestError(400, f'"{key}": each image must have shape {list(self.description.image_shape)}, got '
                                     f"{list(images.shape[1:])}")
-        if not np.isfinite(images).all():
-            raise RequestError(400, f'"{key}" holds a value that is not a finite number')
         return images, key
 
     def _named(self, value, where):
@@ -141,7 +139,8 @@ def _numbers_only(value, depth=0):
         return depth < 8 and all(_numbers_only(item, depth + 1) for item in value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return abs(value) <= FLOAT32_MAX if isinstance(value, int) else math.isfinite(value) and abs(value) <= FLOAT32_MAX
+    # An int may be too big for a float (math.isfinite would raise): compare it as it is.
+    return (isinstance(value, int) or math.isfinite(value)) and abs(value) <= FLOAT32_MAX
 
 
 def app(service, max_body_bytes, body_seconds):
