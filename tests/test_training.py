@@ -1,8 +1,9 @@
 """The retrain augmentation: one bilinear resampling written as matrix products, checked against Keras' own image
 transform on real digits. (Its cost beside a training step is a benchmark: benchmarks/benchmark_training.py
---augmentation-share.)"""
+--augmentation-share.) And fit on uint8 images too many to scale in one go."""
 
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,23 @@ def test_random_erasing_replaces_a_rectangle_of_each_image_with_noise_with_its_p
         assert 0.01 * 784 <= box <= 0.26 * 784 and mask.sum() > 0.5 * box  # one rectangle, nearly all of it changed
     assert out.min() >= 0 and out.max() <= 1
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(digits)), digits)  # inference: unchanged
+
+
+def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_mnist_dir, monkeypatch):
+    x, y = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
+    (x_train, y_train), (x_val, y_val) = (x[:5000], y[:5000]), (x[5000:], y[5000:])  # each ends in a partial batch
+    float_bytes = 4 * (x_train.size + x_val.size)
+    monkeypatch.setattr(training, "SCALED_AT_ONCE_BYTES", float_bytes - 1)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    tracemalloc.start()
+    history = training.fit(model, x_train, y_train, batch_size=256, epochs=2, validation_data=(x_val, y_val),
+                           verbose=0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * x_val.size  # no float copy of either split (Keras' own bookkeeping takes about 5 MB)
+    assert history.history["accuracy"][-1] > 0.5  # it learns (chance: 0.1)
+    # Validation saw every image once: its accuracy is the trained model's on all of them.
+    assert history.history["val_accuracy"][-1] == pytest.approx(
+        model.evaluate(data.normalize(x_val), y_val, verbose=0)[1], abs=1e-6)

@@ -10,6 +10,7 @@ than two classes is an error either way. Every image is converted to one shape (
 
 import hashlib
 import io
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -121,9 +122,6 @@ def _by_class(folder, layout, classes, images, labels, kept, train_count, bad, o
         splits["test"] = images[test], relabel[labels[test]]
     train_images, train_labels = data.keep_rows(images, labels, np.flatnonzero(kept & in_train))  # no second copy
     splits = {"train": (train_images, relabel[train_labels]), **splits}
-    reasons = {}
-    for _, _, kind in bad:
-        reasons[kind] = reasons.get(kind, 0) + 1
     skipped = {"files": len(bad), "named": [f"{path}: {reason}" for path, reason, _ in bad[:LISTED]],
-               "by_reason": reasons, "classes": empty} if bad or empty else {}
+               "by_reason": dict(Counter(kind for _, _, kind in bad)), "classes": empty} if bad or empty else {}
     return Images(tuple(classes[label] for label in keep_classes), splits, skipped)

@@ -1,5 +1,5 @@
 """Fitting: augmentation, learning-rate schedules, NaN detection and per-epoch history; images arrive as the uint8
-prepare stores, and are scaled to [0, 1] in one go or, for a training set too big for that, batch by batch."""
+prepare stores, and are scaled to [0, 1] in one go or, for images too many for that, batch by batch."""
 
 import math
 
@@ -10,8 +10,9 @@ from keras import layers, ops
 from . import artifacts, data
 from .errors import PipelineError
 
-# Training images are scaled to float32 in one go (4 bytes an image byte) up to this many bytes of floats; beyond it,
-# batch by batch as they are drawn, so that a big folder of images trains in the memory of its uint8 copy.
+# Training and validation images are scaled to float32 in one go (4 bytes an image byte) up to this many bytes of
+# floats; beyond it, batch by batch as they are drawn, so that a big folder of images trains in the memory of its
+# uint8 copy.
 SCALED_AT_ONCE_BYTES = 1 << 30
 
 
@@ -166,12 +167,15 @@ def steps_per_epoch(examples, batch_size):
 def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=None, callbacks=(), verbose=2):
     """model.fit on uint8 images (x) or float ones, that stops on a NaN loss and raises, instead of saving a broken
     model. `initial_epoch`: where a model trained before (a Hyperband round) resumes counting."""
-    if validation_data is not None:
-        validation_data = (scaled(validation_data[0]), validation_data[1])
-    if x.dtype == np.uint8 and 4 * x.size > SCALED_AT_ONCE_BYTES:
+    val_size = 0 if validation_data is None else validation_data[0].size
+    if x.dtype == np.uint8 and 4 * (x.size + val_size) > SCALED_AT_ONCE_BYTES:
         inputs = {"x": ScaledBatches(x, y, batch_size)}
+        if validation_data is not None:
+            validation_data = ScaledBatches(*validation_data, batch_size, shuffle=False)
     else:
         inputs = {"x": scaled(x), "y": y, "batch_size": batch_size, "shuffle": True}
+        if validation_data is not None:
+            validation_data = (scaled(validation_data[0]), validation_data[1])
     history = model.fit(
         **inputs,
         epochs=epochs,
@@ -193,14 +197,14 @@ def scaled(images):
 
 
 class ScaledBatches(keras.utils.PyDataset):
-    """Shuffled batches of uint8 images scaled to float32 as each is drawn (a new order every epoch, the same orders
-    on every run)."""
+    """Batches of uint8 images scaled to float32 as each is drawn: shuffled (a new order every epoch, the same orders
+    on every run), or in their stored order."""
 
-    def __init__(self, x, y, batch_size, seed=0):
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True):
         super().__init__()
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(y))
+        self.order = self.rng.permutation(len(y)) if shuffle else np.arange(len(y))
 
     def __len__(self):
         return steps_per_epoch(len(self.y), self.batch_size)
@@ -210,7 +214,8 @@ class ScaledBatches(keras.utils.PyDataset):
         return data.normalize(self.x[batch]), self.y[batch]
 
     def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.y))
+        if self.shuffle:
+            self.order = self.rng.permutation(len(self.y))
 
 
 def history_table(history):

@@ -90,7 +90,6 @@ def from_scratch(hp, description, x, y, rule, *, batch_size, seed):
 
 
 RULES = ("same_epochs", "to_its_best")
-METHODS = ("fine_tuned", "from_scratch")
 
 
 def compare(source, hp, description, x, y, test, settings, seed, eval_batch_size=1000):
