@@ -71,11 +71,11 @@ def client(port, bodies, until, latencies, failures):
                                {"Content-Type": "application/json"})
             response = connection.getresponse()
             response.read()
+            latencies.append(time.perf_counter() - sent)
             failures[0] += response.status != 200
-        except OSError:  # counted as a failed request; the next one opens a new connection
+        except OSError:  # no answer: a failed request, outside the latencies; the next one opens a new connection
             failures[0] += 1
             connection.close()
-        latencies.append(time.perf_counter() - sent)
         i += 1
 
 
