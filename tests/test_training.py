@@ -85,17 +85,19 @@ def test_random_erasing_replaces_a_rectangle_of_each_image_with_noise_with_its_p
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(digits)), digits)  # inference: unchanged
 
 
-def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_mnist_dir, monkeypatch):
+@pytest.mark.parametrize("validation_dtype", ["uint8", "float32"])  # float images are already scaled
+def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_mnist_dir, monkeypatch,
+                                                                            validation_dtype):
     x, y = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
     (x_train, y_train), (x_val, y_val) = (x[:5000], y[:5000]), (x[5000:], y[5000:])  # each ends in a partial batch
+    validation = (x_val if validation_dtype == "uint8" else data.normalize(x_val), y_val)
     float_bytes = 4 * (x_train.size + x_val.size)
     monkeypatch.setattr(training, "SCALED_AT_ONCE_BYTES", float_bytes - 1)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     tracemalloc.start()
-    history = training.fit(model, x_train, y_train, batch_size=256, epochs=2, validation_data=(x_val, y_val),
-                           verbose=0)
+    history = training.fit(model, x_train, y_train, batch_size=256, epochs=2, validation_data=validation, verbose=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 4 * x_val.size  # no float copy of either split (Keras' own bookkeeping takes about 5 MB)

@@ -197,8 +197,8 @@ def scaled(images):
 
 
 class ScaledBatches(keras.utils.PyDataset):
-    """Batches of uint8 images scaled to float32 as each is drawn: shuffled (a new order every epoch, the same orders
-    on every run), or in their stored order."""
+    """Batches of images scaled as `scaled` does, each as it is drawn: shuffled (a new order every epoch, the same
+    orders on every run), or in their stored order."""
 
     def __init__(self, x, y, batch_size, seed=0, shuffle=True):
         super().__init__()
@@ -211,7 +211,7 @@ class ScaledBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         batch = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
-        return data.normalize(self.x[batch]), self.y[batch]
+        return scaled(self.x[batch]), self.y[batch]
 
     def on_epoch_end(self):
         if self.shuffle:
