@@ -20,11 +20,14 @@ class KerasRunner:
     def __init__(self, directory, expected=None):
         self.model, self.description = model_files.load(directory, expected)
 
+    # predict_on_batch runs the model's compiled predict function; model.predict sets up a data pipeline on every
+    # call (about 180 ms for one image, against 4 ms), which is most of a served request's time.
     def predict(self, images, batch_size=1000):
-        return self.model.predict(images, batch_size=batch_size, verbose=0)
+        return np.concatenate([self.model.predict_on_batch(images[i:i + batch_size])
+                               for i in range(0, len(images), batch_size)])
 
     def predict_one(self, image):
-        return np.asarray(self.model(image[np.newaxis], training=False))[0]
+        return self.model.predict_on_batch(image[np.newaxis])[0]
 
 
 class SavedModelRunner:
