@@ -298,3 +298,56 @@ def test_the_page_answers_the_digit_drawn_on_its_canvas_in_a_real_browser(server
         assert browser.find_element(By.ID, "status").text == ""
     finally:
         browser.quit()
+
+
+# In the page: the first request's answer held back by the network for 1.5 s (a slow connection), then a PNG file
+# dropped on the drop zone as a user's drag and drop delivers it.
+SLOW_FIRST_ANSWER = """
+const realFetch = window.fetch;
+let first = true;
+window.lateAnswerArrived = false;
+window.fetch = async (...args) => {
+  const held = first;
+  first = false;
+  const response = await realFetch(...args);
+  if (held) { await new Promise((done) => setTimeout(done, 1500)); window.lateAnswerArrived = true; }
+  return response;
+};
+"""
+DROP_FILE = """
+const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+const transfer = new DataTransfer();
+transfer.items.add(new File([bytes], "digit.png", {type: "image/png"}));
+document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true,
+                                                                      cancelable: true}));
+"""
+
+
+def test_a_file_dropped_while_a_drawing_is_asked_keeps_its_answer_when_the_drawing_s_comes_late(server, exported):
+    import base64
+    import io
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, _, labels, digits = exported
+    image = next(i for i, label in enumerate(labels) if label not in (1, 7))  # unlike anything a stroke looks like
+    png = io.BytesIO()
+    Image.fromarray(255 - digits[image]).resize((112, 112)).save(png, format="PNG")
+    status, answer = server.request("POST", "/v1/images:classify", *multipart("digit.png", png.getvalue()))
+    assert status == 200 and answer["label"] == str(labels[image])
+
+    browser = chromium()
+    try:
+        browser.get(f"http://127.0.0.1:{server.port}/")
+        canvas, label = browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "label")
+        browser.execute_script(SLOW_FIRST_ANSWER)
+        draw(browser, canvas, SEVEN)
+        assert not browser.execute_script("return window.lateAnswerArrived")  # the drawing's question is pending
+        browser.execute_script(DROP_FILE, base64.b64encode(png.getvalue()).decode())
+        WebDriverWait(browser, 20).until(lambda _: browser.execute_script("return window.lateAnswerArrived"))
+        WebDriverWait(browser, 20).until(lambda _: label.get_attribute("data-state") == "answered")
+        assert label.text == answer["label"]
+        assert browser.find_element(By.CSS_SELECTOR, "#top .row").text.startswith(f"{answer['label']} ")
+    finally:
+        browser.quit()
