@@ -52,7 +52,8 @@ def test_switching_the_smoke_pipeline_to_jax_reruns_what_trains_and_both_results
     pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
     repo, env = scratch
     tensorflow_lock = Path(repo, "dvc.lock").read_text()
-    smoke.set_params(repo, {"runtime": {"backend": "jax"}})
+    # One search trial: JAX compiles each trial's network anew, and one shows the search runs under it.
+    smoke.set_params(repo, {"runtime": {"backend": "jax"}, "tune": {"random": {"max_trials": 1}}})
     output = smoke.dvc(repo, "repro", env=env).stdout
     assert smoke.stages_run(output) == TRAINING_STAGES
     assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
