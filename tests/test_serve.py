@@ -2,7 +2,9 @@
 exported to int8, spoken to over HTTP as TensorFlow Serving's clients speak, fed every kind of bad request, and its
 page driven in a real headless Chromium (Debian's chromium and chromium-driver, which .ci/run installs)."""
 
+import base64
 import http.client
+import io
 import json
 import shutil
 import socket
@@ -324,9 +326,6 @@ document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfe
 
 
 def test_a_file_dropped_while_a_drawing_is_asked_keeps_its_answer_when_the_drawing_s_comes_late(server, exported):
-    import base64
-    import io
-
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
