@@ -280,42 +280,52 @@ def draw(browser, canvas, strokes):
         actions.release().perform()
 
 
-def test_the_page_answers_the_digit_drawn_on_its_canvas_in_a_real_browser(server):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
+@pytest.fixture
+def page(server):
+    """Headless Chromium showing the server's page."""
     browser = chromium()
     try:
         browser.get(f"http://127.0.0.1:{server.port}/")
-        canvas, label = browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "label")
-        for strokes, digit in ((SEVEN, "7"), (ONE, "1")):
-            browser.find_element(By.ID, "clear").click()
-            assert label.text == "?"
-            draw(browser, canvas, strokes)
-            # "answered" only once no newer drawing waits for its answer, so the rows are final
-            WebDriverWait(browser, 20).until(lambda _: label.get_attribute("data-state") == "answered")
-            assert label.text == digit
-            rows = browser.find_elements(By.CSS_SELECTOR, "#top .row")
-            assert len(rows) == 3 and rows[0].text.startswith(f"{digit} ")
-        assert browser.find_element(By.ID, "status").text == ""
+        yield browser
     finally:
         browser.quit()
 
 
-# In the page: the first request's answer held back by the network for 1.5 s (a slow connection), then a PNG file
-# dropped on the drop zone as a user's drag and drop delivers it.
-SLOW_FIRST_ANSWER = """
+def test_the_page_answers_the_digit_drawn_on_its_canvas_in_a_real_browser(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    canvas, label = page.find_element(By.ID, "canvas"), page.find_element(By.ID, "label")
+    for strokes, digit in ((SEVEN, "7"), (ONE, "1")):
+        page.find_element(By.ID, "clear").click()
+        assert label.text == "?"
+        draw(page, canvas, strokes)
+        # "answered" only once no newer drawing waits for its answer, so the rows are final
+        WebDriverWait(page, 20).until(lambda _: label.get_attribute("data-state") == "answered")
+        assert label.text == digit
+        rows = page.find_elements(By.CSS_SELECTOR, "#top .row")
+        assert len(rows) == 3 and rows[0].text.startswith(f"{digit} ")
+    assert page.find_element(By.ID, "status").text == ""
+
+
+# In the page: the answer to its first request held back, as a slow network would, until the test calls
+# window.releaseFirst(); window.lateAnswerHandled turns true half a second after the page has it, time enough to act.
+HOLD_FIRST_ANSWER = """
 const realFetch = window.fetch;
 let first = true;
-window.lateAnswerArrived = false;
+window.lateAnswerHandled = false;
 window.fetch = async (...args) => {
   const held = first;
   first = false;
   const response = await realFetch(...args);
-  if (held) { await new Promise((done) => setTimeout(done, 1500)); window.lateAnswerArrived = true; }
+  if (held) {
+    await new Promise((release) => { window.releaseFirst = release; });
+    setTimeout(() => { window.lateAnswerHandled = true; }, 500);
+  }
   return response;
 };
 """
+# A PNG file dropped on the drop zone, as a user's drag and drop delivers it.
 DROP_FILE = """
 const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
 const transfer = new DataTransfer();
@@ -325,7 +335,8 @@ document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfe
 """
 
 
-def test_a_file_dropped_while_a_drawing_is_asked_keeps_its_answer_when_the_drawing_s_comes_late(server, exported):
+def test_a_file_dropped_while_a_drawing_is_asked_keeps_its_answer_when_the_drawing_s_comes_late(page, server,
+                                                                                                  exported):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -336,17 +347,15 @@ def test_a_file_dropped_while_a_drawing_is_asked_keeps_its_answer_when_the_drawi
     status, answer = server.request("POST", "/v1/images:classify", *multipart("digit.png", png.getvalue()))
     assert status == 200 and answer["label"] == str(labels[image])
 
-    browser = chromium()
-    try:
-        browser.get(f"http://127.0.0.1:{server.port}/")
-        canvas, label = browser.find_element(By.ID, "canvas"), browser.find_element(By.ID, "label")
-        browser.execute_script(SLOW_FIRST_ANSWER)
-        draw(browser, canvas, SEVEN)
-        assert not browser.execute_script("return window.lateAnswerArrived")  # the drawing's question is pending
-        browser.execute_script(DROP_FILE, base64.b64encode(png.getvalue()).decode())
-        WebDriverWait(browser, 20).until(lambda _: browser.execute_script("return window.lateAnswerArrived"))
-        WebDriverWait(browser, 20).until(lambda _: label.get_attribute("data-state") == "answered")
-        assert label.text == answer["label"]
-        assert browser.find_element(By.CSS_SELECTOR, "#top .row").text.startswith(f"{answer['label']} ")
-    finally:
-        browser.quit()
+    canvas, label = page.find_element(By.ID, "canvas"), page.find_element(By.ID, "label")
+    page.execute_script(HOLD_FIRST_ANSWER)
+    draw(page, canvas, SEVEN)
+    WebDriverWait(page, 20).until(lambda _: page.execute_script("return Boolean(window.releaseFirst)"))
+    page.execute_script(DROP_FILE, base64.b64encode(png.getvalue()).decode())
+    WebDriverWait(page, 20).until(lambda _: label.get_attribute("data-state") == "answered")
+    assert label.text == answer["label"]  # the file's answer, while the drawing's is still held back
+
+    page.execute_script("window.releaseFirst()")
+    WebDriverWait(page, 20).until(lambda _: page.execute_script("return window.lateAnswerHandled"))
+    assert label.get_attribute("data-state") == "answered" and label.text == answer["label"]
+    assert page.find_element(By.CSS_SELECTOR, "#top .row").text.startswith(f"{answer['label']} ")
