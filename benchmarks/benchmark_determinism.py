@@ -18,19 +18,25 @@ RETRAIN_LIKE = {"conv1_filters": 32, "conv1_kernel": 3, "conv2_filters": 64, "co
                 "learning_rate": 0.001, "batch_size": 128}
 
 
-def one_epoch(prepared, model_kind, deterministic):
-    from mnist_pipeline import data, runtime
+def one_epoch(data_dir, model_kind, deterministic):
+    from mnist_pipeline import prepared, runtime
 
-    runtime.configure(seed=1, threads=2, deterministic=deterministic)
-    from mnist_pipeline import models, training
+    runtime.start(runtime.Runtime(threads=2, deterministic=deterministic, precision="float32", backend="tensorflow"))
+    runtime.seed(1)
+    from mnist_pipeline import augmentation, baseline_model, cnn, inputs, training
 
-    x, y = data.take_subset(*data.load_prepared(prepared, "train"), 20000, seed=1)
-    x = data.normalize(x)
+    x, y = prepared.take_subset(*prepared.load_split(data_dir, "train"), 20000, seed=1)
+    x = inputs.scaled(x)
     if model_kind == "baseline":
-        model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3, image_shape=(28, 28, 1), num_classes=10)
+        settings = baseline_model.Baseline(conv_filters=(32, 64), kernel_size=3, dense_units=128, dropout=0.0,
+                                           learning_rate=1e-3)
+        model = baseline_model.build_baseline(settings, prepared.load_description(data_dir))
     else:
-        model = training.with_augmentation(models.build_cnn_model(RETRAIN_LIKE), training.augmentation(0.1, 10, 0.1))
-        models.compile_model(model, 1e-3)
+        distortion = augmentation.Augmentation(shift_fraction=0.1, rotation_degrees=10, zoom_fraction=0.1,
+                                               flip=False, erasing=0.0)
+        model = augmentation.with_augmentation(cnn.build_cnn_model(RETRAIN_LIKE),
+                                               augmentation.layers_for(distortion))
+        training.compile_model(model, 1e-3)
     model.fit(x[:256], y[:256], batch_size=128, epochs=1, verbose=0)  # build and trace outside the clock
     start = time.perf_counter()
     model.fit(x, y, batch_size=128, epochs=1, verbose=0)

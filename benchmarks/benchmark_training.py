@@ -5,7 +5,7 @@ pass's FLOPs per image: the forward pass and the two products of the backward pa
 the same-run float32 and bfloat16 matmul peaks. Each configuration runs in a fresh process, with the pipeline's
 runtime settings (threads, determinism). With --layers, instead: each layer's milliseconds per batch on its own, in
 both precisions, to see where bf16 gains and loses. With --batch-norm, instead: the tuned network as retrain trains
-it, built with Keras' own BatchNormalization and with the project's fused one (models.BatchNormalization), in
+it, built with Keras' own BatchNormalization and with the project's fused one (cnn.BatchNormalization), in
 alternating processes. With --augmentation-share, instead: what the augmentation adds to a training step of the
 tuned network, from steps with and without it alternating in one process. With --profile, instead: where the time
 of the tuned network's training steps goes, by kind of TensorFlow op, from TensorFlow's profiler. Needs
@@ -51,40 +51,42 @@ def forward_flops(model) -> int:
     return 2 * macs
 
 
-def build(prepared, network, augment, precision, backend, keras_batch_norm=False):
+def build(data_dir, network, augment, precision, backend, keras_batch_norm=False):
     """(augmentation steps, network, batch size, learning rate) as the stages build them, in `precision`; with
     `keras_batch_norm`, Keras' own BatchNormalization where the project's fused one would be."""
-    from mnist_pipeline import artifacts, data, params, runtime
+    from mnist_pipeline import prepared, runtime, settings
 
-    settings = params.load(REPO / "params.yaml")
-    runtime.configure(1, **{**settings["runtime"], "backend": backend})
+    runtime_settings = settings.load(REPO / "params.yaml", runtime=runtime.Runtime)
+    runtime.start(runtime.Runtime(**{**vars(runtime_settings), "backend": backend, "precision": precision}))
+    runtime.seed(1)
     import keras
 
-    keras.mixed_precision.set_global_policy(precision)
-    from mnist_pipeline import models, training
+    from mnist_pipeline import augmentation, baseline_model, cnn, recipes
 
     if keras_batch_norm:
-        models.BatchNormalization = keras.layers.BatchNormalization
-    description = data.load_description(prepared)
+        cnn.BatchNormalization = keras.layers.BatchNormalization
+    description = prepared.load_description(data_dir)
     if network == "baseline":
-        model = models.build_baseline_from_params(settings["baseline"], description)
-        batch_size, learning_rate = settings["baseline"]["batch_size"], settings["baseline"]["learning_rate"]
+        baseline = settings.load(REPO / "params.yaml", baseline=baseline_model.Baseline)
+        model = baseline_model.build_baseline(baseline, description)
+        batch_size, learning_rate = baseline.batch_size, baseline.learning_rate
     else:
-        hp = artifacts.read_json(REPO / "models" / "best_hyperparameters.json")
-        model = models.build_cnn_from_description(hp, description)
-        batch_size, learning_rate = hp["batch_size"], hp["learning_rate"]
-    steps = training.augmentation(**params.recipe(settings)["augmentation"]) if augment else []
+        hp = cnn.load_hyperparameters(REPO / "models" / "best_hyperparameters.json")
+        model = cnn.build_from_description(hp, description)
+        batch_size, learning_rate = hp.batch_size, hp.learning_rate
+    recipe = settings.load(REPO / "params.yaml", **{recipes.recipe_key(description.name): recipes.Recipe})
+    steps = augmentation.layers_for(recipe.augmentation) if augment else []
     return steps, model, batch_size, learning_rate
 
 
-def measure(prepared, network, augment, precision, images, repeats, backend, keras_batch_norm=False):
+def measure(data_dir, network, augment, precision, images, repeats, backend, keras_batch_norm=False):
     """One configuration's training throughput, in this process: prints one JSON line."""
-    steps, model, batch_size, learning_rate = build(prepared, network, augment, precision, backend, keras_batch_norm)
-    from mnist_pipeline import data, models, training
+    steps, model, batch_size, learning_rate = build(data_dir, network, augment, precision, backend, keras_batch_norm)
+    from mnist_pipeline import augmentation, inputs, prepared, training
 
-    trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
-    x, y = data.take_subset(*data.load_prepared(prepared, "train"), images, seed=1)
-    x = data.normalize(x)
+    trainer = training.compile_model(augmentation.with_augmentation(model, steps), learning_rate)
+    x, y = prepared.take_subset(*prepared.load_split(data_dir, "train"), images, seed=1)
+    x = inputs.scaled(x)
     trainer.fit(x[:4 * batch_size], y[:4 * batch_size], batch_size=batch_size, epochs=1, verbose=0)  # trace first
     seconds = []
     for _ in range(repeats):
@@ -95,19 +97,19 @@ def measure(prepared, network, augment, precision, images, repeats, backend, ker
                       "training_flops_per_image": 3 * forward_flops(model)}))
 
 
-def measure_augmentation_share(prepared, steps_timed, backend):
+def measure_augmentation_share(data_dir, steps_timed, backend):
     """Milliseconds per training step of the tuned network in float32 with the retrain augmentation in front and
     without it, on one batch of real digits, the two alternating step by step so that a change in the host's speed
     touches both alike; and the augmentation's share of a step, 1 - without / with (medians): prints one JSON line."""
-    steps, model, batch_size, learning_rate = build(prepared, "tuned", True, "float32", backend)
+    steps, model, batch_size, learning_rate = build(data_dir, "tuned", True, "float32", backend)
     import keras
 
-    from mnist_pipeline import data, models, training
+    from mnist_pipeline import augmentation, inputs, prepared, training
 
-    trainers = {"with": models.compile_model(training.with_augmentation(model, steps), learning_rate),
-                "without": models.compile_model(keras.models.clone_model(model), learning_rate)}
-    x, y = data.take_subset(*data.load_prepared(prepared, "train"), batch_size, seed=1)
-    x = data.normalize(x)
+    trainers = {"with": training.compile_model(augmentation.with_augmentation(model, steps), learning_rate),
+                "without": training.compile_model(keras.models.clone_model(model), learning_rate)}
+    x, y = prepared.take_subset(*prepared.load_split(data_dir, "train"), batch_size, seed=1)
+    x = inputs.scaled(x)
     for trainer in trainers.values():
         trainer.train_on_batch(x, y)  # trace
     milliseconds = {kind: [] for kind in trainers}
@@ -121,19 +123,19 @@ def measure_augmentation_share(prepared, steps_timed, backend):
                       "steps": steps_timed, "batch_size": batch_size}))
 
 
-def measure_profile(prepared, steps_timed):
+def measure_profile(data_dir, steps_timed):
     """Milliseconds of each TensorFlow op type in `steps_timed` training steps of the tuned network as retrain trains
     it (float32, augmentation on), summed over the executor's threads, and the steps' wall time, from TensorFlow's
     profiler: prints one JSON line."""
-    steps, model, batch_size, learning_rate = build(prepared, "tuned", True, "float32", "tensorflow")
+    steps, model, batch_size, learning_rate = build(data_dir, "tuned", True, "float32", "tensorflow")
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from mnist_pipeline import data, models, training
+    from mnist_pipeline import augmentation, inputs, prepared, training
 
-    trainer = models.compile_model(training.with_augmentation(model, steps), learning_rate)
-    x, y = data.take_subset(*data.load_prepared(prepared, "train"), batch_size, seed=1)
-    x = data.normalize(x)
+    trainer = training.compile_model(augmentation.with_augmentation(model, steps), learning_rate)
+    x, y = prepared.take_subset(*prepared.load_split(data_dir, "train"), batch_size, seed=1)
+    x = inputs.scaled(x)
     trainer.train_on_batch(x, y)  # trace
     with tempfile.TemporaryDirectory() as log:
         tf.profiler.experimental.start(log)
@@ -157,15 +159,15 @@ def measure_profile(prepared, steps_timed):
     print(json.dumps({"op_ms": op_ms, "wall_ms": wall_ms, "steps": steps_timed, "batch_size": batch_size}))
 
 
-def measure_layers(prepared, network, precision, calls):
+def measure_layers(data_dir, network, precision, calls):
     """Milliseconds per batch of each layer on its own, forward and backward (augmentation: forward only, as nothing
     before it trains), fed the previous layer's real output: prints one JSON line."""
-    steps, model, batch_size, _ = build(prepared, network, True, precision, "tensorflow")
+    steps, model, batch_size, _ = build(data_dir, network, True, precision, "tensorflow")
     import tensorflow as tf
 
-    from mnist_pipeline import data
+    from mnist_pipeline import inputs, prepared
 
-    tensor = tf.constant(data.normalize(data.load_prepared(prepared, "train")[0][:batch_size]))
+    tensor = tf.constant(inputs.scaled(prepared.load_split(data_dir, "train")[0][:batch_size]))
     timings = {}
     for index, layer in enumerate([*steps, *model.layers]):
         backward = layer not in steps
@@ -194,7 +196,7 @@ def measure_layers(prepared, network, precision, calls):
 
 
 def peak(dtype) -> float:
-    out = subprocess.run([sys.executable, str(REPO / "tests" / "matmul_peak.py"), "--dtype", dtype], check=True,
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "matmul_peak.py"), "--dtype", dtype], check=True,
                          capture_output=True, text=True).stdout
     return float(out.split(":")[1].split()[0])
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import matmul_peak  # beside this script
 import numpy as np
 
-from mnist_pipeline import artifacts, cli, data
+from mnist_pipeline import cli, inputs, outputs, prepared
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "serve_load.csv"
@@ -103,10 +103,10 @@ def load(model, clients, seconds, bodies):
 
 
 def single_image_ms(model, images):
-    from mnist_pipeline import runners
+    from mnist_pipeline import inference
 
-    runner, _ = runners.open_runner(REPO / model, threads=2)
-    return runners.latency_ms(runner, images, 200)[0]
+    runner, _ = inference.open_runner(REPO / model, threads=2)
+    return inference.latency_ms(runner, images, 200)[0]
 
 
 def main():
@@ -114,7 +114,7 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    x_test = data.normalize(data.load_prepared(REPO / "data/prepared", "test")[0])
+    x_test = inputs.scaled(prepared.load_split(REPO / "data/prepared", "test")[0])
     bodies = [json.dumps({"instances": [image.tolist()]}) for image in x_test[:200]]
     before, rows = matmul_peak.measured(), []
     for name, model in FORMATS.items():
@@ -126,7 +126,7 @@ def main():
                      "runner_p50_ms": single_image_ms(model, x_test[:200]), "memory_first_mb": round(first),
                      "memory_last_mb": round(last), "memory_highest_mb": round(highest)})
         print(rows[-1], flush=True)
-    artifacts.write_table(OUT, artifacts.table(matmul_peak.with_machine(rows, before)))
+    outputs.write_table(OUT, outputs.table(matmul_peak.with_machine(rows, before)))
 
 
 if __name__ == "__main__":

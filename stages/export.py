@@ -8,36 +8,35 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
-
-TFLITE_FILES = {"tflite_float32": "float32.tflite", "tflite_int8": "int8.tflite"}
+from mnist_pipeline import cli, outputs, prepared, runtime, settings
 
 
 def main():
     args = cli.parse_paths(__doc__, "model", "data", "saved-model", "out", "metrics", "formats", "timing")
-    all_params = params.load()
-    settings, threads = all_params["export"], all_params["runtime"]["threads"]
-    runtime.configure(settings["seed"], **all_params["runtime"])
-    from mnist_pipeline import export, runners
+    runtime_settings = settings.load(runtime=runtime.Runtime)
+    runtime.start(runtime_settings)
+    from mnist_pipeline import export, inference, inputs, model_files
 
+    export_settings = settings.load(export=export.Export)
+    runtime.seed(export_settings.seed)
     clock = cli.Stopwatch()
-    keras_runner = runners.KerasRunner(args.model, expected=data.load_description(args.data))
-    x_train, _ = data.take_subset(*data.load_prepared(args.data, "train"), settings["representative_images"],
-                                  settings["seed"])
-    x_train = data.normalize(x_train)
+    keras_runner = inference.KerasRunner(args.model, expected=prepared.load_description(args.data))
+    x_train, _ = prepared.take_subset(*prepared.load_split(args.data, "train"), export_settings.representative_images,
+                                      export_settings.seed)
     with export.fresh_saved_model(keras_runner.model, args.saved_model) as saved_model:
-        artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_float32"]), export.tflite_float32(saved_model))
-        artifacts.write_bytes(Path(args.out, TFLITE_FILES["tflite_int8"]), export.tflite_int8(saved_model, x_train))
-        saved_model_runner = runners.SavedModelRunner(saved_model)
+        outputs.write_bytes(Path(args.out, export.TFLITE_FILES["tflite_float32"]), export.tflite_float32(saved_model))
+        outputs.write_bytes(Path(args.out, export.TFLITE_FILES["tflite_int8"]),
+                            export.tflite_int8(saved_model, inputs.scaled(x_train)))
+        saved_model_runner = inference.SavedModelRunner(saved_model)
     # predict names the classes of a .tflite from it, once it has checked that it describes that file
-    model_files.describe(args.out, keras_runner.description, TFLITE_FILES.values())
+    model_files.describe(args.out, keras_runner.description, export.TFLITE_FILES.values())
     clock.mark("export_seconds")
 
-    x_test, y_test = data.load_prepared(args.data, "test")
-    x_test = data.normalize(x_test)
+    x_test, y_test = prepared.load_split(args.data, "test")
+    x_test = inputs.scaled(x_test)
     formats = {"keras": (keras_runner, args.model), "saved_model": (saved_model_runner, None),
-               **{name: (runners.LiteRTRunner(Path(args.out, file), threads), Path(args.out, file))
-                  for name, file in TFLITE_FILES.items()}}
+               **{name: (inference.LiteRTRunner(Path(args.out, file), runtime_settings.threads), Path(args.out, file))
+                  for name, file in export.TFLITE_FILES.items()}}
     formats_measured, latency, predicted = {}, {}, {}
     for name, (runner, path) in formats.items():
         probabilities = runner.predict(x_test)
@@ -46,21 +45,21 @@ def main():
         # reading like the latencies.
         formats_measured[name] = {"test_accuracy": round(float(np.mean(predicted[name] == y_test)), 6),
                                   **({"size_bytes": export.size_bytes(path)} if path else {})}
-        p50, p95 = runners.latency_ms(runner, x_test, settings["latency_runs"])
+        p50, p95 = inference.latency_ms(runner, x_test, export_settings.latency_runs)
         latency[name] = {"p50": p50, "p95": p95}
         print(f"{name}: test accuracy {formats_measured[name]['test_accuracy']:.4f}, "
               f"one image p50 {p50:.3f} ms, p95 {p95:.3f} ms")
     float32, int8 = formats_measured["tflite_float32"], formats_measured["tflite_int8"]
     agree = np.mean(predicted["tflite_int8"] == predicted["tflite_float32"])
     formats_measured["int8_agrees_with_float32"] = round(float(agree), 6)
-    artifacts.write_json(args.formats, formats_measured)
+    outputs.write_json(args.formats, formats_measured)
     metrics = {  # the headline numbers; every format's accuracy and size are in --formats
         "tflite_float32": {"test_accuracy": float32["test_accuracy"]},
         "tflite_int8": {"test_accuracy": int8["test_accuracy"]},
         "int8_minus_float32_points": round(100 * (int8["test_accuracy"] - float32["test_accuracy"]), 4),
         "int8_size_reduction": round(float32["size_bytes"] / int8["size_bytes"], 3),
     }
-    artifacts.write_json(args.metrics, metrics)
+    outputs.write_json(args.metrics, metrics)
     clock.mark("export_and_measure_seconds")
     clock.write(args.timing, latency_ms=latency, saved_model_size_bytes=export.size_bytes(args.saved_model))
     print(f"int8: {metrics['int8_size_reduction']}x smaller than float32, "

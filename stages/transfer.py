@@ -3,49 +3,30 @@
 scratch on the same images. Each side is trained two ways: for the same epochs on all the images, and to its best
 (early stopping on a held-out part of them). Every network is scored on the target's whole test set."""
 
-from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
+from pathlib import Path
 
-COLUMNS = ["run", "images", "rule", "method", "test_accuracy", "steps"]
+from mnist_pipeline import cli, outputs, prepared, runtime, settings
 
 
 def main():
     args = cli.parse_paths(__doc__, "model", "best", "data", "metrics", "results", "timing")
-    all_params = params.load()
-    settings = all_params["transfer"]
-    hp = params.load_hyperparameters(args.best)
-    runtime.configure(settings["seed"], **all_params["runtime"])
-    from mnist_pipeline import transfer
+    runtime.start(settings.load(runtime=runtime.Runtime))
+    from mnist_pipeline import cnn, inputs, model_loading, transfer
 
+    comparison, batch_size = settings.load(transfer=transfer.Transfer, **{"evaluate.batch_size": inputs.PREDICT_BATCH})
+    hp = cnn.load_hyperparameters(args.best)
+    runtime.seed(comparison.seed)
     clock = cli.Stopwatch()
-    if params.dataset_name(all_params, transfer_target=True) is None:
-        artifacts.write_json(args.metrics, {})
-        artifacts.write_table(args.results, artifacts.table([], COLUMNS))
-        print(f"transfer: no transfer target for data.dataset {all_params['data']['dataset']} (transfer.targets)")
+    if not Path(args.data, prepared.DESCRIPTION_FILE).exists():  # transfer_prepare found no target
+        outputs.write_json(args.metrics, {})
+        outputs.write_table(args.results, outputs.table([], transfer.COLUMNS))
+        print("transfer: no transfer target for this dataset (params transfer.targets)")
         return
-    source, _ = model_files.load(args.model)
-    target = data.load_description(args.data)
-    x_train, y_train = data.load_prepared(args.data, "train")
-    test = data.load_prepared(args.data, "test")
-    metrics, rows = {}, []
-    for size in settings["subsets"]:
-        x, y = data.take_subset(x_train, y_train, size, settings["seed"])
-        found = transfer.compare(source, hp, target, x, y, test, settings, settings["seed"],
-                                 all_params["evaluate"]["batch_size"])
-        accuracy = {(row["rule"], row["method"]): row["test_accuracy"] for row in found}
-        gain = {rule: round(accuracy[rule, "fine_tuned"] - accuracy[rule, "from_scratch"], 6)
-                for rule in transfer.RULES}
-        metrics[f"images_{len(y)}"] = {  # the fair comparison's accuracies, and the gain by either rule
-            "fine_tuned": accuracy["to_its_best", "fine_tuned"],
-            "from_scratch": accuracy["to_its_best", "from_scratch"],
-            "gain": gain["to_its_best"], "gain_same_epochs": gain["same_epochs"]}
-        rows += [{"run": f"{len(y)} images, {row['method'].replace('_', ' ')}, {row['rule'].replace('_', ' ')}",
-                  "images": len(y), **row} for row in found]
-        print(f"transfer to {target.title}, {len(y)} images: "
-              + "; ".join(f"{rule.replace('_', ' ')}: fine-tuned {accuracy[rule, 'fine_tuned']:.4f}, from scratch "
-                          f"{accuracy[rule, 'from_scratch']:.4f}" for rule in transfer.RULES))
+    source, _ = model_loading.load(args.model)
+    metrics, rows = transfer.run(source, hp, args.data, comparison, batch_size)
     clock.mark("transfer_seconds")
-    artifacts.write_json(args.metrics, metrics)
-    artifacts.write_table(args.results, artifacts.table(rows, COLUMNS))
+    outputs.write_json(args.metrics, metrics)
+    outputs.write_table(args.results, outputs.table(rows, transfer.COLUMNS))
     clock.write(args.timing)
 
 

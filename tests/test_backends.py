@@ -28,7 +28,8 @@ def test_a_keras_backend_in_the_environment_that_the_params_do_not_name_is_refus
 PINNED = """
 import os, sys
 from mnist_pipeline import runtime
-runtime.configure(seed=1, threads=1, deterministic=True, backend="jax", first_cpu=int(sys.argv[1]))
+runtime.start(runtime.Runtime(threads=1, deterministic=True, precision="float32", backend="jax"),
+              first_cpu=int(sys.argv[1]))
 import jax, keras
 print(sorted(os.sched_getaffinity(0)), keras.backend.backend(), jax.devices()[0].platform)
 """

@@ -8,7 +8,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from mnist_pipeline import artifacts, data, datasets, sources
+from mnist_pipeline import datasets, inputs, sources
 
 FASHION = datasets.DATASETS["fashion_mnist"]
 CIFAR = datasets.DATASETS["cifar10"]
@@ -23,7 +23,7 @@ def test_every_dataset_names_one_class_per_label_and_pins_every_file():
 
 def test_real_fashion_mnist_matches_its_pins_and_is_balanced(raw_fashion_dir):
     for name, pinned in FASHION.files.items():
-        assert artifacts.sha256_of(raw_fashion_dir / name) == pinned.sha256
+        assert hashlib.sha256((raw_fashion_dir / name).read_bytes()).hexdigest() == pinned.sha256
     train_images, train_labels = FASHION.read_split(raw_fashion_dir, "train")
     _, test_labels = FASHION.read_split(raw_fashion_dir, "test")
     assert train_images.shape == (60000, 28, 28, 1)
@@ -71,13 +71,13 @@ def test_the_cifar_reader_gives_colour_images_in_height_width_channel_order(smal
     assert labels.tolist() == [1, 2, 9, 2, 3, 9, 3, 4, 9, 4, 5, 9, 5, 6, 9]
     test_images, test_labels = CIFAR.read_split(raw, "test")
     np.testing.assert_array_equal(test_images, expected["test"])
-    assert data.normalize(test_images).shape == (2, 32, 32, 3) and test_labels.tolist() == [0, 3]
+    assert inputs.scaled(test_images).shape == (2, 32, 32, 3) and test_labels.tolist() == [0, 3]
 
 
 def test_a_cifar_archive_comes_from_a_local_directory_as_it_is_and_is_verified(small_cifar, tmp_path):
     raw, _ = small_cifar
     archive = raw / datasets.CIFAR_ARCHIVE
-    pins = {datasets.CIFAR_ARCHIVE: sources.Pinned(hashlib.sha256(archive.read_bytes()).hexdigest(),
+    pins = {datasets.CIFAR_ARCHIVE: datasets.Pinned(hashlib.sha256(archive.read_bytes()).hexdigest(),
                                                    archive.stat().st_size)}
     sources.download_dataset(pins, [sources.LocalDirSource(raw)], tmp_path / "delivered", timeout_seconds=10)
     assert CIFAR.read_split(tmp_path / "delivered", "test")[1].tolist() == [0, 3]

@@ -1,55 +1,29 @@
 """dvc.yaml must declare, for each stage, its script and every library module the script imports (directly or
-through other modules): otherwise a code change would not rerun the stage."""
+through other modules): otherwise a code change would not rerun the stage. And no more: a module a stage does not
+run must not rerun it (tools/change_cost.py weighs what each costs)."""
 
-import ast
 import json
 from pathlib import Path
 
 import pytest
+import stage_deps
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-LIBRARY = REPO / "src" / "mnist_pipeline"
 STAGES = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
-def imported_library_modules(path: Path) -> set:
-    """Names of mnist_pipeline modules that the file at `path` imports, anywhere in it."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.module == "mnist_pipeline" or (node.level == 1 and node.module is None):
-                names.update(alias.name for alias in node.names)
-            elif node.level == 1:
-                names.add(node.module)
-            elif node.module and node.module.startswith("mnist_pipeline."):
-                names.add(node.module.split(".", 1)[1])
-    return names
-
-
-def closure(script: Path) -> set:
-    seen, todo = {"__init__"}, imported_library_modules(script)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo |= imported_library_modules(LIBRARY / f"{name}.py")
-    return seen
-
-
-def script_of(stage) -> str:
-    """The stage script its command runs, e.g. stages/download.py (transfer_download runs it too)."""
-    return next(word for word in STAGES[stage]["cmd"].split() if word.startswith("stages/") and word.endswith(".py"))
-
-
 @pytest.mark.parametrize("stage", list(STAGES))
-def test_every_imported_module_is_a_declared_dependency(stage):
-    script = script_of(stage)
-    declared = {dep for dep in STAGES[stage]["deps"] if isinstance(dep, str)}
-    needed = {script} | {f"src/mnist_pipeline/{name}.py" for name in closure(REPO / script)}
-    assert sorted(needed - declared) == [], f"{stage}: imported but not in deps"
-    library_deps = {dep for dep in declared if dep.startswith("src/mnist_pipeline/")}
-    assert sorted(library_deps - needed) == [], f"{stage}: in deps but never imported"
+def test_every_imported_module_is_a_declared_dependency_and_nothing_else_is(stage):
+    declared = {dep for dep in STAGES[stage]["deps"] if isinstance(dep, str) and dep.startswith(("stages/", "src/"))}
+    needed = set(stage_deps.needed(STAGES[stage]))
+    assert sorted(needed - declared) == [], f"{stage}: imported but not in deps (python tools/stage_deps.py --write)"
+    assert sorted(declared - needed) == [], f"{stage}: in deps but never imported"
+
+
+def test_the_deps_tool_rewrites_dvc_yaml_to_what_it_holds():
+    text = (REPO / "dvc.yaml").read_text()
+    assert stage_deps.rewrite(text, STAGES) == text
 
 
 def numbers(tree):

@@ -3,12 +3,13 @@
 
 import numpy as np
 import pytest
+from helpers import start_runtime
 
-from mnist_pipeline import data, datasets, model_files, runtime
+from mnist_pipeline import datasets, inputs, model_files, model_loading
 from mnist_pipeline.errors import PipelineError
 
-runtime.configure(seed=1, threads=2, deterministic=True)
-from mnist_pipeline import export, feature_maps, models, runners, training  # noqa: E402
+start_runtime()
+from mnist_pipeline import baseline_model, cnn, export, feature_maps, inference, training  # noqa: E402
 
 HP = {"batch_norm": True, "conv1_filters": 8, "conv1_kernel": 3, "conv2_filters": 16, "conv2_kernel": 3,
       "extra_conv": False, "conv3_filters": 8, "conv3_kernel": 3, "dense_units": 64, "dropout": 0.1,
@@ -21,28 +22,28 @@ def exported(raw_mnist_dir, tmp_path_factory):
     mnist = datasets.DATASETS["mnist"]
     x, y = mnist.read_split(raw_mnist_dir, "train")
     x_test, y_test = mnist.read_split(raw_mnist_dir, "test")
-    x, x_test = data.normalize(x[:6000]), data.normalize(x_test[:2000])
-    model = models.build_cnn_from_description(HP, data.describe(mnist))
+    x, x_test = inputs.scaled(x[:6000]), inputs.scaled(x_test[:2000])
+    model = cnn.build_from_description(HP, mnist.describe())
     training.fit(model, x, y[:6000], batch_size=64, epochs=1, verbose=0)
     root = tmp_path_factory.mktemp("export")
-    model_files.save(root / "tuned", model, data.describe(mnist))
+    model_files.save(root / "tuned", model, mnist.describe())
     with export.fresh_saved_model(model, root / "serving") as saved_model:
         (root / "float32.tflite").write_bytes(export.tflite_float32(saved_model))
         (root / "int8.tflite").write_bytes(export.tflite_int8(saved_model, x[:200]))
-        saved_model_runner = runners.SavedModelRunner(saved_model)
-    model_files.describe(root, data.describe(mnist), ["float32.tflite", "int8.tflite"])
+        saved_model_runner = inference.SavedModelRunner(saved_model)
+    model_files.describe(root, mnist.describe(), ["float32.tflite", "int8.tflite"])
     return root, x_test, y_test[:2000], x[:200], saved_model_runner
 
 
 def test_every_format_gives_the_keras_model_s_predictions_in_its_own_runtime(exported):
     root, x_test, y_test, _, saved_model_runner = exported
-    keras_probabilities = runners.open_runner(root / "tuned", threads=2)[0].predict(x_test)
+    keras_probabilities = inference.open_runner(root / "tuned", threads=2)[0].predict(x_test)
     assert np.mean(keras_probabilities.argmax(1) == y_test) > 0.9
-    for runner in (saved_model_runner, runners.open_runner(root / "float32.tflite", threads=2)[0]):
+    for runner in (saved_model_runner, inference.open_runner(root / "float32.tflite", threads=2)[0]):
         np.testing.assert_allclose(runner.predict(x_test, batch_size=500), keras_probabilities, atol=1e-5)
         np.testing.assert_allclose(runner.predict_one(x_test[3]), keras_probabilities[3], atol=1e-5)
-    int8, _ = runners.open_runner(root / "int8.tflite", threads=2)
-    assert isinstance(int8, runners.LiteRTRunner) and int8.input["dtype"] == np.int8
+    int8, _ = inference.open_runner(root / "int8.tflite", threads=2)
+    assert isinstance(int8, inference.LiteRTRunner) and int8.input["dtype"] == np.int8
     agree = np.mean(int8.predict(x_test).argmax(1) == keras_probabilities.argmax(1))
     assert agree > 0.98
 
@@ -57,13 +58,13 @@ def test_int8_is_about_four_times_smaller_and_conversion_is_byte_stable(exported
 
 def test_latency_is_measured_per_single_image(exported):
     root, x_test, _, _, _ = exported
-    p50, p95 = runners.latency_ms(runners.open_runner(root / "float32.tflite", threads=2)[0], x_test, runs=50)
+    p50, p95 = inference.latency_ms(inference.open_runner(root / "float32.tflite", threads=2)[0], x_test, runs=50)
     assert 0 < p50 <= p95
 
 
 def test_a_saved_model_is_replaced_but_anything_else_is_left_alone(exported, tmp_path):
     root, _, _, _, _ = exported
-    model, _ = model_files.load(root / "tuned")
+    model, _ = model_loading.load(root / "tuned")
     export.write_saved_model(model, tmp_path / "serving")
     export.write_saved_model(model, tmp_path / "serving")
     assert (tmp_path / "serving" / "saved_model.pb").is_file()
@@ -76,23 +77,23 @@ def test_a_saved_model_is_replaced_but_anything_else_is_left_alone(exported, tmp
 
 
 def test_a_path_that_is_no_model_is_one_clear_error(tmp_path):
-    with pytest.raises(model_files.ModelFileError, match="is not a model directory"):
-        runners.open_runner(tmp_path, threads=2)
+    with pytest.raises(model_loading.ModelFileError, match="is not a model directory"):
+        inference.open_runner(tmp_path, threads=2)
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(runners.RunnerError, match="not a model: expected a .tflite file or a model directory"):
-        runners.open_runner(tmp_path / "notes.txt", threads=2)
+    with pytest.raises(inference.RunnerError, match="not a model: expected a .tflite file or a model directory"):
+        inference.open_runner(tmp_path / "notes.txt", threads=2)
     (tmp_path / "fake.tflite").write_bytes(b"not a flatbuffer")
-    with pytest.raises(runners.RunnerError, match="no dataset.json beside it"):
-        runners.open_runner(tmp_path / "fake.tflite", threads=2)
-    model_files.describe(tmp_path, data.describe(datasets.DATASETS["mnist"]), ["fake.tflite"])
-    with pytest.raises(runners.RunnerError, match="not a LiteRT model"):
-        runners.open_runner(tmp_path / "fake.tflite", threads=2)
+    with pytest.raises(inference.RunnerError, match="no dataset.json beside it"):
+        inference.open_runner(tmp_path / "fake.tflite", threads=2)
+    model_files.describe(tmp_path, datasets.DATASETS["mnist"].describe(), ["fake.tflite"])
+    with pytest.raises(inference.RunnerError, match="not a LiteRT model"):
+        inference.open_runner(tmp_path / "fake.tflite", threads=2)
 
 
 @pytest.mark.parametrize("description, message", [
-    (data.describe(datasets.DATASETS["cifar10"]),
+    (datasets.DATASETS["cifar10"].describe(),
      "float32.tflite: the network takes 28x28x1 images, but its dataset.json describes 32x32x3 ones"),
-    (data.describe(datasets.DATASETS["mnist"])._replace(class_names=("odd", "even", "zero")),
+    (datasets.DATASETS["mnist"].describe()._replace(class_names=("odd", "even", "zero")),
      "float32.tflite: the network scores 10 classes, but its dataset.json names 3"),
     (None, "dataset.json does not describe float32.tflite .* it belongs to another model"),
 ], ids=["a 32x32x3 description", "3 class names", "another model's description"])
@@ -101,16 +102,16 @@ def test_a_tflite_file_that_does_not_fit_its_description_is_refused(exported, tm
     (tmp_path / "float32.tflite").write_bytes((root / "float32.tflite").read_bytes())
     if description is None:  # Fashion-MNIST's description, beside the digit model: same shape, same class count
         (tmp_path / "other.tflite").write_bytes((root / "int8.tflite").read_bytes())
-        model_files.describe(tmp_path, data.describe(datasets.DATASETS["fashion_mnist"]), ["other.tflite"])
+        model_files.describe(tmp_path, datasets.DATASETS["fashion_mnist"].describe(), ["other.tflite"])
     else:
         model_files.describe(tmp_path, description, ["float32.tflite"])
     with pytest.raises(PipelineError, match=message):
-        runners.open_runner(tmp_path / "float32.tflite", threads=2)
+        inference.open_runner(tmp_path / "float32.tflite", threads=2)
 
 
 def test_feature_maps_come_from_the_end_of_each_convolutional_block(exported):
     root, x_test, y_test, _, _ = exported
-    model, _ = model_files.load(root / "tuned")
+    model, _ = model_loading.load(root / "tuned")
     assert [layer.__class__.__name__ for layer in feature_maps.block_outputs(model)] == ["Activation"] * 2
     shown = feature_maps.one_per_class(y_test, 10)
     assert [int(y_test[i]) for i in shown] == list(range(10))
@@ -119,5 +120,7 @@ def test_feature_maps_come_from_the_end_of_each_convolutional_block(exported):
     channels = feature_maps.most_active(maps[0], 3)
     assert list(channels) == list(np.argsort(-maps[0].mean(axis=(0, 1, 2)))[:3])
     assert feature_maps.first_filters(model).shape == (3, 3, 1, 8)
-    baseline = models.build_baseline_model([4, 8], 3, 16, 0.0, 0.001, image_shape=(28, 28, 1), num_classes=10)
+    settings = baseline_model.Baseline(conv_filters=(4, 8), kernel_size=3, dense_units=16, dropout=0.0,
+                                       learning_rate=0.001)
+    baseline = baseline_model.build_baseline(settings, datasets.DATASETS["mnist"].describe())
     assert [layer.__class__.__name__ for layer in feature_maps.block_outputs(baseline)] == ["Conv2D"] * 2

@@ -124,8 +124,8 @@ def test_prepare_on_a_bad_folder_in_error_mode_stops_with_one_line_and_writes_no
     params["data"]["images"].update({"folder": "images", "bad_images": "error"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     before = sorted(path.name for path in tmp_path.iterdir())
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--images",
-                             "images", "--out", "prepared", "--metrics", "data.json", "--timing", "t.json"],
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw",
+                             "--out", "prepared", "--metrics", "data.json", "--timing", "t.json"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("prepare: error: images/")
@@ -133,8 +133,8 @@ def test_prepare_on_a_bad_folder_in_error_mode_stops_with_one_line_and_writes_no
 
     params["data"]["images"]["bad_images"] = "skip"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--images",
-                             "images", "--out", "prepared", "--metrics", "data.json", "--timing", "t.json"],
+    result = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw",
+                             "--out", "prepared", "--metrics", "data.json", "--timing", "t.json"],
                             cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "prepare: 7 file(s) left out" in result.stdout
     counts = json.loads((tmp_path / "data.json").read_text())

@@ -3,15 +3,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import start_runtime
 
-from mnist_pipeline import params, runtime
+from mnist_pipeline import prepared, settings
 
-runtime.configure(seed=1, threads=2, deterministic=True)
+start_runtime()
 import keras  # noqa: E402
 
-from mnist_pipeline import models, tuning  # noqa: E402
+from mnist_pipeline import augmentation, baseline_model, cnn, recipes, search_space, training  # noqa: E402
 
-SPACE = params.load(Path(__file__).resolve().parents[1] / "params.yaml")["recipes"]["mnist"]["space"]
+SPACE = settings.load(Path(__file__).resolve().parents[1] / "params.yaml", **{"recipes.mnist": recipes.Recipe}).space
 SWITCHES = [name for name, spec in SPACE.items() if spec.get("choice") and isinstance(spec["choice"][0], bool)]
 
 
@@ -43,14 +44,14 @@ class ReadRecorder(dict):
 
 def test_the_declared_hyperparameters_are_the_ones_a_trial_reads():
     hp = ReadRecorder({name: extreme(spec, -1) for name, spec in SPACE.items()})
-    models.build_cnn_model(hp)
-    assert hp.read | {"batch_size"} == set(params.CNN_HYPERPARAMETERS)  # batch_size is read by the trial's fit
+    cnn.build_cnn_model(hp)
+    assert hp.read | {"batch_size"} == set(cnn.Hyperparameters.FIELDS)  # batch_size is read by the trial's fit
     assert set(SWITCHES) == {"extra_conv", "batch_norm"}
 
 
 @pytest.mark.parametrize("hp", corners())
 def test_every_corner_of_the_search_space_builds_and_predicts(hp):
-    model = models.build_cnn_model(hp)
+    model = cnn.build_cnn_model(hp)
     probabilities = model.predict(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32), verbose=0)
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
@@ -60,17 +61,20 @@ def test_every_corner_of_the_search_space_builds_and_predicts(hp):
 
 
 def test_the_declared_space_is_what_the_tuner_samples():
-    hp = tuning.declare_search_space(SPACE)
+    hp = search_space.declare_search_space(SPACE)
     declared = {p.name: p.__class__.__name__ for p in hp.space}
     assert declared["batch_norm"] == "Boolean" and declared["learning_rate"] == "Float"
     assert declared["dense_units"] == "Int" and declared["conv1_kernel"] == "Choice"
     assert hp.space[[p.name for p in hp.space].index("learning_rate")].sampling == "log"
-    model = models.build_cnn_model(hp)  # the builder reads the declared defaults
+    model = cnn.build_cnn_model(hp)  # the builder reads the declared defaults
     assert model.output_shape == (None, 10)
 
 
 def test_baseline_is_the_notebook_network():
-    model = models.build_baseline_model([32, 64], 3, 128, 0.0, 1e-3, image_shape=(28, 28, 1), num_classes=10)
+    settings_ = baseline_model.Baseline(conv_filters=(32, 64), kernel_size=3, dense_units=128, dropout=0.0,
+                                        learning_rate=1e-3)
+    model = baseline_model.build_baseline(settings_, prepared.Description("mnist", "MNIST", (28, 28, 1),
+                                                                          tuple("0123456789")))
     kinds = [layer.__class__.__name__ for layer in model.layers]
     assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
     assert model.loss == "sparse_categorical_crossentropy"
@@ -84,10 +88,10 @@ SMALL_HP = {"conv1_filters": 4, "conv1_kernel": 3, "conv2_filters": 4, "conv2_ke
 
 @pytest.mark.parametrize("frozen_epochs, epochs", [(1, 1), (1, 2)])
 def test_fine_tuning_keeps_the_base_frozen_for_its_epochs_then_trains_it(frozen_epochs, epochs):
-    from mnist_pipeline import data, transfer
+    from mnist_pipeline import transfer
 
-    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
-    source = models.build_cnn_from_description(SMALL_HP, description)
+    description = prepared.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    source = cnn.build_from_description(SMALL_HP, description)
     rng = np.random.default_rng(0)
     x, y = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
     tuned, steps = transfer.fine_tune(source, SMALL_HP, description, x, y, transfer.SameEpochs(epochs),
@@ -106,9 +110,9 @@ def test_fine_tuning_keeps_the_base_frozen_for_its_epochs_then_trains_it(frozen_
 
 
 def test_trained_to_its_best_a_network_stops_when_the_held_out_images_stop_improving_and_keeps_its_best():
-    from mnist_pipeline import data, transfer
+    from mnist_pipeline import transfer
 
-    description = data.Description("toy", "Toy", (28, 28, 1), tuple("ab"))
+    description = prepared.Description("toy", "Toy", (28, 28, 1), tuple("ab"))
     rng = np.random.default_rng(1)
     x, y = rng.random((100, 28, 28, 1), dtype=np.float32), rng.integers(0, 2, 100)  # nothing to learn: it overfits
     train, held = transfer.held_out(x, y, 0.2, seed=3)
@@ -125,14 +129,11 @@ def test_trained_to_its_best_a_network_stops_when_the_held_out_images_stop_impro
 
 
 def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_the_session():
-
-    from mnist_pipeline import data
-
-    description = data.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
+    description = prepared.Description("mnist", "MNIST", (28, 28, 1), tuple(str(d) for d in range(10)))
     hp = {name: extreme(spec, 0) for name, spec in SPACE.items()}
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as runtime.configure does for runtime.precision
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as runtime.start does for runtime.precision
     try:
-        hypermodel = tuning.CnnHyperModel(description)
+        hypermodel = search_space.CnnHyperModel(description)
         keras.backend.clear_session()  # what Keras Tuner does before it builds each trial's model
         model = hypermodel.build(hp)
     finally:
@@ -143,13 +144,12 @@ def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_
 
 @pytest.mark.parametrize("initial_epoch", [0, 1])
 def test_a_trial_can_train_as_retrain_does_behind_the_augmentation_with_the_rate_decaying_to_zero(initial_epoch):
-    from mnist_pipeline import data, training
-
-    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
-    augmentation = {"shift_fraction": 0.1, "rotation_degrees": 8, "zoom_fraction": 0.0}
-    hypermodel = tuning.CnnHyperModel(description, augmentation, "cosine")
+    description = prepared.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    distortion = augmentation.Augmentation(shift_fraction=0.1, rotation_degrees=8, zoom_fraction=0.0, flip=False,
+                                           erasing=0.0)
+    hypermodel = search_space.CnnHyperModel(description, distortion, "cosine")
     model = hypermodel.build(SMALL_HP)
-    assert isinstance(model.layers[0], training.RandomAffine)
+    assert isinstance(model.layers[0], augmentation.RandomAffine)
     rng = np.random.default_rng(0)
     images, labels = rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64)
     # A Hyperband round that resumes at epoch 1 decays over its own epochs, from a fresh optimizer.
@@ -161,11 +161,9 @@ def test_a_trial_can_train_as_retrain_does_behind_the_augmentation_with_the_rate
 
 @pytest.mark.parametrize("ema_momentum", [0.0, 0.999999])
 def test_with_a_weight_average_fit_ends_on_the_average_not_on_the_last_step(ema_momentum):
-    from mnist_pipeline import data
-
-    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
-    model = models.build_cnn_from_description(SMALL_HP, description)
-    models.compile_model(model, learning_rate=0.01, ema_momentum=ema_momentum)
+    description = prepared.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    model = cnn.build_from_description(SMALL_HP, description)
+    training.compile_model(model, learning_rate=0.01, ema_momentum=ema_momentum)
     start = [weight.numpy() for weight in model.trainable_weights]
     rng = np.random.default_rng(0)
     model.fit(rng.random((64, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 64), batch_size=16, verbose=0)
@@ -177,10 +175,8 @@ def test_with_a_weight_average_fit_ends_on_the_average_not_on_the_last_step(ema_
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 def test_label_smoothing_moves_that_much_of_each_target_evenly_onto_all_classes(label_smoothing):
-    from mnist_pipeline import data
-
-    description = data.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
-    model = models.compile_model(models.build_cnn_from_description(SMALL_HP, description), 0.001,
+    description = prepared.Description("toy", "Toy", (28, 28, 1), tuple("abcdefghij"))
+    model = training.compile_model(cnn.build_from_description(SMALL_HP, description), 0.001,
                                  label_smoothing=label_smoothing)
     rng = np.random.default_rng(0)
     images, labels = rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32)
@@ -201,7 +197,7 @@ def test_the_fused_batch_norm_trains_as_keras_own_does(shape):
     inputs = tf.constant(rng.normal(2.0, 3.0, shape).astype(np.float32))
     upstream = tf.constant(rng.normal(size=shape).astype(np.float32))
     results = []
-    for layer in (layers.BatchNormalization(momentum=0.9), models.BatchNormalization(momentum=0.9)):
+    for layer in (layers.BatchNormalization(momentum=0.9), cnn.BatchNormalization(momentum=0.9)):
         layer.build(shape)
         layer.gamma.assign(np.linspace(0.5, 1.5, shape[-1], dtype=np.float32))
         with tf.GradientTape() as tape:

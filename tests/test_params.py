@@ -7,10 +7,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import params_reference
 import pytest
 import yaml
 
-from mnist_pipeline import params
+from mnist_pipeline.settings import ParamsError
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -31,8 +32,8 @@ def changed(path, value):
 
 
 def test_the_committed_params_are_valid():
-    checked = params.load(REPO / "params.yaml")
-    assert checked["prepare"]["val_fraction"] == DEFAULTS["prepare"]["val_fraction"]
+    checked = params_reference.load(REPO / "params.yaml")
+    assert checked["prepare"].val_fraction == DEFAULTS["prepare"]["val_fraction"]
 
 
 @pytest.mark.parametrize("path, value, message", [
@@ -99,62 +100,65 @@ def test_the_committed_params_are_valid():
     ("tune.workers", 3, r"tune.workers: 3 workers cannot share runtime.threads: 2 \(each needs a thread at least\)"),
 ])
 def test_bad_values_are_refused_with_the_dotted_key(path, value, message):
-    with pytest.raises(params.ParamsError, match=message):
-        params.validate(changed(path, value))
+    with pytest.raises(ParamsError, match=message):
+        params_reference.validate(changed(path, value))
 
 
 def test_the_largest_baseline_that_fits_is_accepted():
-    assert params.validate(changed("baseline.conv_filters", [8, 8, 8]))["baseline"]["conv_filters"] == [8, 8, 8]
+    assert params_reference.validate(changed("baseline.conv_filters", [8, 8, 8]))["baseline"].conv_filters == (8, 8, 8)
 
 
 def test_the_baseline_must_fit_the_images_of_the_chosen_dataset():
     raw = changed("baseline.conv_filters", [8, 8, 8, 8])
     raw["data"]["dataset"] = "cifar10"
-    with pytest.raises(params.ParamsError, match="4 blocks do not fit a 32x32 image with kernel_size 3: block 4 would "
+    with pytest.raises(ParamsError, match="4 blocks do not fit a 32x32 image with kernel_size 3: block 4 would "
                                                  r"get a 2x2 map \(at most 3 blocks fit\)"):
-        params.validate(raw)
+        params_reference.validate(raw)
 
 
 def test_the_transfer_target_follows_the_dataset_and_may_be_none():
-    checked = params.validate(changed("data.dataset", "fashion_mnist"))
-    assert params.dataset_name(checked) == "fashion_mnist" and params.dataset_name(checked, True) == "mnist"
-    checked = params.validate(changed("data.dataset", "cifar10"))
-    assert params.dataset_name(checked, transfer_target=True) is None  # the transfer stages then write nothing
+    from mnist_pipeline import datasets
+
+    checked = params_reference.validate(changed("data.dataset", "fashion_mnist"))
+    data, targets = checked["data"], checked["transfer"].targets
+    assert datasets.chosen(data, targets) == "fashion_mnist" and datasets.chosen(data, targets, True) == "mnist"
+    checked = params_reference.validate(changed("data.dataset", "cifar10"))
+    assert datasets.chosen(checked["data"], targets, transfer_target=True) is None  # the transfer stages: nothing
 
 
 def test_unknown_keys_of_mixed_types_are_named():
     raw = changed("prepare.bogus", 1)
     raw["prepare"][7] = 2
-    with pytest.raises(params.ParamsError, match=r"^prepare.7: unknown key"):
-        params.validate(raw)
+    with pytest.raises(ParamsError, match=r"^prepare.7: unknown key"):
+        params_reference.validate(raw)
 
 
 def test_an_error_quotes_at_most_about_100_characters_of_a_value():
-    with pytest.raises(params.ParamsError) as error:
-        params.validate(changed("prepare.seed", "9" * 100_000))
+    with pytest.raises(ParamsError) as error:
+        params_reference.validate(changed("prepare.seed", "9" * 100_000))
     assert str(error.value).startswith("prepare.seed: expected an integer, got '999")
     assert len(str(error.value)) < 160
 
 
 def test_a_huge_number_is_quoted_short(tmp_path):
-    with pytest.raises(params.ParamsError) as error:
-        params.validate(changed("prepare.seed", 10**4000))
+    with pytest.raises(ParamsError) as error:
+        params_reference.validate(changed("prepare.seed", 10**4000))
     assert str(error.value).startswith("prepare.seed: 1000")
     assert str(error.value).endswith("... is outside [1, 2147483647]")
     assert len(str(error.value)) < 160
     (tmp_path / "params.yaml").write_text("prepare:\n  seed: 1" + "0" * 5000 + "\n")
-    with pytest.raises(params.ParamsError, match="params.yaml: not valid YAML: Exceeds the limit"):
-        params.load(tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match="params.yaml: not valid YAML: Exceeds the limit"):
+        params_reference.load(tmp_path / "params.yaml")
 
 
 def test_a_params_file_that_is_not_utf8_is_a_params_error(tmp_path):
     (tmp_path / "params.yaml").write_bytes("prepare:\n  seed: 1  # caf\u00e9\n".encode("latin-1"))
-    with pytest.raises(params.ParamsError, match=r"params.yaml: not UTF-8 text \(byte 0xe9 at offset 25\)"):
-        params.load(tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match=r"params.yaml: not UTF-8 text \(byte 0xe9 at offset 25\)"):
+        params_reference.load(tmp_path / "params.yaml")
 
 
 def test_search_space_ranges_keep_their_kind():
-    space = params.validate(DEFAULTS)["recipes"]["mnist"]["space"]
+    space = params_reference.validate(DEFAULTS)["recipes"]["mnist"].space
     assert space["dense_units"] == {"min": 64, "max": 256, "step": 64}
     assert isinstance(space["learning_rate"]["min"], float) and space["learning_rate"]["log"] is True
 
@@ -162,7 +166,7 @@ def test_search_space_ranges_keep_their_kind():
 def test_a_stage_stops_before_any_work_on_bad_params(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed("prepare.val_fraction", 2.0)))
     result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--images", "images", "--out", "prepared",
+        [sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--out", "prepared",
          "--metrics", "data.json", "--timing", "timing.json"],
         cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
@@ -173,8 +177,8 @@ def test_a_stage_stops_before_any_work_on_bad_params(tmp_path):
 
 def test_yaml_syntax_errors_name_the_file(tmp_path):
     (tmp_path / "params.yaml").write_text("prepare: [unclosed\n")
-    with pytest.raises(params.ParamsError, match="params.yaml: not valid YAML"):
-        params.load(tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match="params.yaml: not valid YAML"):
+        params_reference.load(tmp_path / "params.yaml")
 
 
 def params_file(tmp_path, text):
@@ -188,8 +192,8 @@ def refused_quickly(path, message):
     tracemalloc.start()
     start = time.perf_counter()
     try:
-        with pytest.raises(params.ParamsError, match=message) as error:
-            params.load(path)
+        with pytest.raises(ParamsError, match=message) as error:
+            params_reference.load(path)
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

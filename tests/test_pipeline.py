@@ -16,7 +16,7 @@ import smoke
 from PIL import Image
 from smoke import STAGES, stages_run
 
-from mnist_pipeline import datasets, runners
+from mnist_pipeline import datasets, inference
 
 pytestmark = pytest.mark.pipeline
 
@@ -111,7 +111,7 @@ def test_predict_on_test_digits_written_as_image_files_matches_the_model_s_test_
         with open(Path(repo, "metrics/confusion/tuned.csv"), newline="") as f:
             reference = np.array([int(row["predicted"]) for row, _ in zip(csv.DictReader(f), range(300))])
     else:
-        runner, _ = runners.open_runner(Path(repo, model), threads=2)
+        runner, _ = inference.open_runner(Path(repo, model), threads=2)
         reference = runner.predict(images[..., None] / np.float32(255))
         reference = reference.argmax(axis=1)
     expected = np.mean(reference == labels)

@@ -9,23 +9,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import start_runtime
 from PIL import Image
 
-from mnist_pipeline import data, datasets, model_files, runtime
+from mnist_pipeline import datasets, model_files
 
-runtime.configure(seed=1, threads=2, deterministic=True)
+start_runtime()
 import smoke  # noqa: E402
 from test_photos import bad_files  # noqa: E402
 
-from mnist_pipeline import export, models  # noqa: E402
+from mnist_pipeline import baseline_model, export  # noqa: E402
 
 PREDICT = Path(sys.executable).with_name("mnist-predict")  # the entry point pyproject.toml declares
 
 
 def build_and_save(directory, dataset):
-    description = data.describe(datasets.DATASETS[dataset])
-    model = models.build_baseline_model([4], 3, 8, 0.0, 0.001, image_shape=description.image_shape,
-                                        num_classes=description.num_classes)
+    description = datasets.DATASETS[dataset].describe()
+    settings = baseline_model.Baseline(conv_filters=(4,), kernel_size=3, dense_units=8, dropout=0.0,
+                                       learning_rate=0.001)
+    model = baseline_model.build_baseline(settings, description)
     model_files.save(directory, model, description)
     return model
 
@@ -39,7 +41,7 @@ def tflite(tmp_path_factory):
     (root / "export").mkdir()
     with export.fresh_saved_model(model, root / "serving") as saved_model:
         (root / "export" / "float32.tflite").write_bytes(export.tflite_float32(saved_model))
-    model_files.describe(root / "export", data.describe(datasets.DATASETS["fashion_mnist"]), ["float32.tflite"])
+    model_files.describe(root / "export", datasets.DATASETS["fashion_mnist"].describe(), ["float32.tflite"])
     return root / "export" / "float32.tflite"
 
 

@@ -16,14 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import smoke
+from helpers import start_runtime
 from PIL import Image
 
-from mnist_pipeline import data, datasets, model_files, runtime
+from mnist_pipeline import datasets, inputs, model_files
 
-runtime.configure(seed=1, threads=2, deterministic=True)
+start_runtime()
 import keras  # noqa: E402
 
-from mnist_pipeline import export, models, runners, training  # noqa: E402
+from mnist_pipeline import baseline_model, export, inference, training  # noqa: E402
 
 SERVE = Path(sys.executable).with_name("mnist-serve")
 PREDICT = Path(sys.executable).with_name("mnist-predict")
@@ -36,20 +37,22 @@ def exported(raw_mnist_dir, tmp_path_factory):
     directory and an int8 .tflite with its dataset.json."""
     mnist = datasets.DATASETS["mnist"]
     x, y = mnist.read_split(raw_mnist_dir, "train")
-    description = data.describe(mnist)
+    description = mnist.describe()
     # Keras numbers layer names per process: without this, models built by earlier tests in the same worker would
     # make the input "input_layer_3" rather than the "input_layer" a fresh export has.
     keras.backend.clear_session()
-    model = models.build_baseline_model([16, 32], 3, 64, 0.0, 2e-3, image_shape=(28, 28, 1), num_classes=10)
-    training.fit(model, data.normalize(x[:20000]), y[:20000], batch_size=128, epochs=2, verbose=0)
+    settings = baseline_model.Baseline(conv_filters=(16, 32), kernel_size=3, dense_units=64, dropout=0.0,
+                                       learning_rate=2e-3)
+    model = baseline_model.build_baseline(settings, description)
+    training.fit(model, inputs.scaled(x[:20000]), y[:20000], batch_size=128, epochs=2, verbose=0)
     root = tmp_path_factory.mktemp("serve")
     model_files.save(root / "model", model, description)
     (root / "export").mkdir()
     with export.fresh_saved_model(model, root / "serving") as saved_model:
-        (root / "export" / "int8.tflite").write_bytes(export.tflite_int8(saved_model, data.normalize(x[:200])))
+        (root / "export" / "int8.tflite").write_bytes(export.tflite_int8(saved_model, inputs.scaled(x[:200])))
     model_files.describe(root / "export", description, ["int8.tflite"])
     x_test, y_test = mnist.read_split(raw_mnist_dir, "test")
-    return root, data.normalize(x_test[:64]), y_test[:64], x_test[:64, ..., 0]
+    return root, inputs.scaled(x_test[:64]), y_test[:64], x_test[:64, ..., 0]
 
 
 def free_port():
@@ -119,7 +122,7 @@ def test_status_and_metadata_answer_as_tensorflow_serving_does(server):
 
 def test_predict_in_row_and_columnar_form_gives_the_model_s_own_probabilities(server, exported):
     root, images, labels, _ = exported
-    runner, _ = runners.open_runner(root / "export" / "int8.tflite", threads=2)
+    runner, _ = inference.open_runner(root / "export" / "int8.tflite", threads=2)
     expected = runner.predict(images)
     status, rows = server.predict({"instances": images.tolist()})
     assert status == 200 and np.allclose(rows["predictions"], expected, atol=1e-6)
@@ -243,7 +246,7 @@ def test_a_model_directory_is_served_too(exported):
     served = Server(root / "model")
     try:
         status, rows = served.predict({"instances": images[:4].tolist()})
-        reference = runners.open_runner(root / "model", threads=2)[0].predict(images[:4])
+        reference = inference.open_runner(root / "model", threads=2)[0].predict(images[:4])
         assert status == 200 and np.allclose(rows["predictions"], reference, atol=1e-5)
     finally:
         served.stop()

@@ -33,7 +33,7 @@ def small_files():
 
 
 def pinned(files):
-    return {name: sources.Pinned(hashlib.sha256(content).hexdigest(), len(content)) for name, content in files.items()}
+    return {name: datasets.Pinned(hashlib.sha256(content).hexdigest(), len(content)) for name, content in files.items()}
 
 
 CHECKSUMS = pinned(small_files())

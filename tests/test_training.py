@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import start_runtime
 
-from mnist_pipeline import data, datasets, runtime
+from mnist_pipeline import datasets, inputs
 
-runtime.configure(seed=1, threads=2, deterministic=True)
+start_runtime()
 import keras  # noqa: E402
 
-from mnist_pipeline import training  # noqa: E402
+from mnist_pipeline import augmentation, training  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def digits(raw_mnist_dir):
     x, _ = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
-    return data.normalize(x[:64])
+    return inputs.scaled(x[:64])
+
+
+def distortion(shift_fraction=0.0, rotation_degrees=0.0, zoom_fraction=0.0, flip=False, erasing=0.0):
+    return augmentation.Augmentation(shift_fraction=shift_fraction, rotation_degrees=rotation_degrees,
+                                     zoom_fraction=zoom_fraction, flip=flip, erasing=erasing)
 
 
 TRANSFORMS = [(0.0, 1.0, 0.0, 0.0), (math.radians(8), 1.0, 0.0, 0.0), (0.0, 1.0, 2.24, -1.5),
@@ -30,7 +36,7 @@ TRANSFORMS = [(0.0, 1.0, 0.0, 0.0), (math.radians(8), 1.0, 0.0, 0.0), (0.0, 1.0,
 
 
 def transforms(batch, angle, scale, shift_y, shift_x):
-    return training.affine_transforms(*(np.full(batch, value, np.float32) for value in (angle, scale, shift_y,
+    return augmentation.affine_transforms(*(np.full(batch, value, np.float32) for value in (angle, scale, shift_y,
                                                                                          shift_x)), 28, 28)
 
 
@@ -38,19 +44,19 @@ def transforms(batch, angle, scale, shift_y, shift_x):
 def test_the_matrix_product_resampling_is_keras_bilinear_transform_with_black_fill(digits, angle, scale, shift_y,
                                                                                    shift_x):
     transform = transforms(len(digits), angle, scale, shift_y, shift_x)
-    ours = training.resample(digits, transform)
+    ours = augmentation.resample(digits, transform)
     theirs = keras.ops.image.affine_transform(digits, transform, interpolation="bilinear", fill_mode="constant")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs), atol=1e-5)
 
 
 def test_a_shift_of_whole_pixels_moves_the_digit_right_and_down(digits):
-    moved = keras.ops.convert_to_numpy(training.resample(digits, transforms(len(digits), 0.0, 1.0, 3.0, 2.0)))
+    moved = keras.ops.convert_to_numpy(augmentation.resample(digits, transforms(len(digits), 0.0, 1.0, 3.0, 2.0)))
     np.testing.assert_allclose(moved[:, 3:, 2:], digits[:, :-3, :-2], atol=1e-6)
     assert not moved[:, :3].any() and not moved[:, :, :2].any()  # black where nothing came from
 
 
 def test_each_image_gets_its_own_distortion_in_training_only(digits):
-    layer = training.augmentation(0.08, 8, 0.0)[0]
+    layer = augmentation.layers_for(distortion(shift_fraction=0.08, rotation_degrees=8))[0]
     assert layer.compute_dtype == "float32"
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(digits)), digits)  # inference: unchanged
     first, second = (keras.ops.convert_to_numpy(layer(digits, training=True)) for _ in range(2))
@@ -58,11 +64,11 @@ def test_each_image_gets_its_own_distortion_in_training_only(digits):
     moved = np.abs(first - digits).reshape(len(digits), -1).max(axis=1)
     assert (moved > 0.1).all()  # every image distorted
     assert first.min() >= 0 and first.max() <= 1 + 1e-6  # bilinear weights sum to at most 1
-    assert training.augmentation(0, 0, 0) == []
+    assert augmentation.layers_for(distortion()) == [] and augmentation.layers_for(None) == []
 
 
 def test_a_flip_mirrors_about_half_the_images_left_to_right_exactly(digits):
-    [layer] = training.augmentation(0, 0, 0, flip=True)
+    [layer] = augmentation.layers_for(distortion(flip=True))
     out = keras.ops.convert_to_numpy(layer(digits, training=True))
     mirrored = [np.allclose(o, d[:, ::-1], atol=1e-5) for o, d in zip(out, digits)]
     unchanged = [np.allclose(o, d, atol=1e-5) for o, d in zip(out, digits)]
@@ -71,7 +77,8 @@ def test_a_flip_mirrors_about_half_the_images_left_to_right_exactly(digits):
 
 @pytest.mark.parametrize("probability", [0.0, 1.0])
 def test_random_erasing_replaces_a_rectangle_of_each_image_with_noise_with_its_probability(digits, probability):
-    [layer] = training.augmentation(0, 0, 0, erasing=probability) if probability else [training.RandomErasing(0.0)]
+    [layer] = augmentation.layers_for(distortion(erasing=probability)) if probability else [
+        augmentation.RandomErasing(0.0)]
     out = keras.ops.convert_to_numpy(layer(digits, training=True))
     changed = np.abs(out - digits)[..., 0] > 1e-6
     if not probability:
@@ -90,7 +97,7 @@ def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_
                                                                             validation_dtype):
     x, y = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
     (x_train, y_train), (x_val, y_val) = (x[:5000], y[:5000]), (x[5000:], y[5000:])  # each ends in a partial batch
-    validation = (x_val if validation_dtype == "uint8" else data.normalize(x_val), y_val)
+    validation = (x_val if validation_dtype == "uint8" else inputs.scaled(x_val), y_val)
     float_bytes = 4 * (x_train.size + x_val.size)
     monkeypatch.setattr(training, "SCALED_AT_ONCE_BYTES", float_bytes - 1)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
@@ -104,4 +111,4 @@ def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_
     assert history.history["accuracy"][-1] > 0.5  # it learns (chance: 0.1)
     # Validation saw every image once: its accuracy is the trained model's on all of them.
     assert history.history["val_accuracy"][-1] == pytest.approx(
-        model.evaluate(data.normalize(x_val), y_val, verbose=0)[1], abs=1e-6)
+        model.evaluate(inputs.scaled(x_val), y_val, verbose=0)[1], abs=1e-6)

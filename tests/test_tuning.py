@@ -1,6 +1,7 @@
 """The tune stage for real, as a subprocess, on a few hundred real digits."""
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -15,10 +16,8 @@ import pytest
 import smoke
 import yaml
 
-from mnist_pipeline import artifacts, data, datasets
-from mnist_pipeline import workspace as workspace_module
+from mnist_pipeline import datasets, inputs, preparation, prepared, search_settings, search_workers, search_workspace
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.params import CNN_HYPERPARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]
 FIXED_SPACE = {
@@ -36,8 +35,8 @@ def tiny_prepared(raw_mnist_dir, tmp_path_factory):
     images, labels = mnist.read_split(raw_mnist_dir, "train")
     out = tmp_path_factory.mktemp("prepared")
     for split, rows in (("train", slice(0, 600)), ("val", slice(600, 800))):
-        artifacts.save_arrays(out / f"{split}.npz", x=data.normalize(images[rows]), y=labels[rows].astype("int64"))
-    data.save_description(out, data.describe(mnist))
+        preparation.save_arrays(out / f"{split}.npz", x=inputs.scaled(images[rows]), y=labels[rows].astype("int64"))
+    prepared.save_description(out, mnist.describe())
     return out
 
 
@@ -130,7 +129,8 @@ def test_each_algorithm_searches_and_a_fresh_or_resumed_rerun_gives_the_same_byt
 
     assert results["tune.json"]["algorithm"] == algorithm
     assert results["tune.json"]["epochs_spent"] == sum(int(row["epochs"]) for row in trials)
-    assert sorted(results["best.json"]) == sorted(CNN_HYPERPARAMETERS)
+    space = yaml.safe_load((REPO / "params.yaml").read_text())["recipes"]["mnist"]["space"]
+    assert sorted(results["best.json"]) == sorted(space)
     with open(tmp_path / "progress.csv", newline="") as f:
         progress = list(csv.DictReader(f))
     spent = [int(row["epochs_spent"]) for row in progress]
@@ -208,20 +208,20 @@ def test_a_non_empty_workspace_tune_did_not_make_is_refused_untouched(tiny_prepa
 
 def make_search(workspace, name):
     (workspace / name).mkdir()
-    (workspace / name / workspace_module.SEARCH_RECORD).write_text("{}")
+    (workspace / name / search_workspace.SEARCH_RECORD).write_text("{}")
     return workspace / name
 
 
 def test_only_searches_tune_made_are_removed_and_symlinks_are_not_followed(tmp_path):
     outside = make_search(tmp_path, "outside")  # looks like a search, but lies outside the workspace
     (outside / "precious").write_text("keep me")
-    workspace = workspace_module.claim(tmp_path / "search")
+    workspace = search_workspace.claim(tmp_path / "search")
     old = make_search(workspace, "0123456789abcdef")
     (workspace / "notes.txt").write_text("a user's file")
     (workspace / "user-dir").mkdir()
     (workspace / "link").symlink_to(outside, target_is_directory=True)
 
-    project = workspace_module.open_search(workspace, "fedcba9876543210", {"what": "identity"})
+    project = search_workspace.open_search(workspace, "fedcba9876543210", {"what": "identity"})
 
     assert not old.exists()
     assert sorted(p.name for p in workspace.iterdir()) == [
@@ -231,11 +231,11 @@ def test_only_searches_tune_made_are_removed_and_symlinks_are_not_followed(tmp_p
 
 
 def test_a_search_directory_that_is_a_symlink_is_refused(tmp_path):
-    workspace = workspace_module.claim(tmp_path / "search")
+    workspace = search_workspace.claim(tmp_path / "search")
     target = make_search(tmp_path, "elsewhere")
     (workspace / "fedcba9876543210").symlink_to(target, target_is_directory=True)
-    with pytest.raises(workspace_module.WorkspaceError, match="fedcba9876543210: not a search directory made by"):
-        workspace_module.open_search(workspace, "fedcba9876543210", {})
+    with pytest.raises(search_workspace.WorkspaceError, match="fedcba9876543210: not a search directory made by"):
+        search_workspace.open_search(workspace, "fedcba9876543210", {})
     assert sorted(p.name for p in target.iterdir()) == ["search.json"]
 
 
@@ -308,10 +308,11 @@ def test_a_state_file_cut_short_sets_the_search_aside_and_starts_afresh(tiny_pre
 def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path):
     run_tune(tmp_path, tiny_prepared, [0.001], max_trials=1)
     identity = json.loads((search_dir(tmp_path / "search") / "search.json").read_text())
-    for module in ("__main__", "mnist_pipeline.data", "mnist_pipeline.runtime", "mnist_pipeline.models",
-                   "mnist_pipeline.training", "mnist_pipeline.tuning", "mnist_pipeline.workspace"):
-        assert module in identity["code"], f"{module} is not in the fingerprint"
-    assert identity["code"]["__main__"] == artifacts.sha256_of(REPO / "stages" / "tune.py")
+    # The code of every module the stage imports, as dvc.yaml declares them: no more, no less.
+    declared = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["tune"]["deps"]
+    library = {f"mnist_pipeline.{Path(dep).stem}" for dep in declared if dep.startswith("src/mnist_pipeline/")}
+    assert set(identity["code"]) == library - {"mnist_pipeline.__init__"} | {"mnist_pipeline", "__main__"}
+    assert identity["code"]["__main__"] == hashlib.sha256((REPO / "stages" / "tune.py").read_bytes()).hexdigest()
     assert sorted(identity["libraries"]) == ["keras", "keras_tuner", "numpy", "scikit-learn", "scipy", "tensorflow"]
     assert identity["backend"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
     recipe = yaml.safe_load((REPO / "params.yaml").read_text())["recipes"]["mnist"]  # tune.augment is on by default
@@ -328,18 +329,17 @@ def leaves(tree, path=()):
 
 
 def test_changing_any_input_changes_the_fingerprint(tiny_prepared, monkeypatch):
-    import mnist_pipeline.runtime  # noqa: F401  (loaded, as in the stage)
-    from mnist_pipeline import tuning
+    from mnist_pipeline import recipes, runtime, search_identity, settings
 
-    tune = yaml.safe_load((REPO / "params.yaml").read_text())["tune"]
-    runtime = {"threads": 2, "deterministic": True}
+    tune, runtime_settings, recipe = settings.load(REPO / "params.yaml", tune=search_settings.Tune,
+                                                   runtime=runtime.Runtime, **{"recipes.mnist": recipes.Recipe})
     files = [tiny_prepared / "train.npz", tiny_prepared / "val.npz"]
-    augmentation = {"shift_fraction": 0.1, "rotation_degrees": 8, "zoom_fraction": 0.0}
-    identity = tuning.search_identity(tune, runtime, augmentation, files)
-    assert "mnist_pipeline.runtime" in identity["code"] and "mnist_pipeline.data" in identity["code"]
+    identity = search_identity.search_identity(tune, recipe.space, runtime_settings, recipe.augmentation, files)
+    assert "mnist_pipeline.runtime" in identity["code"] and "mnist_pipeline.prepared" in identity["code"]
+    assert identity["params"]["tune"]["random"] == {"max_trials": 10} and "space" in identity["params"]["tune"]
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "1")
-    changed = tuning.search_identity(tune, runtime, augmentation, files)
-    assert tuning.fingerprint(changed) != tuning.fingerprint(identity)
+    changed = search_identity.search_identity(tune, recipe.space, runtime_settings, recipe.augmentation, files)
+    assert search_identity.fingerprint(changed) != search_identity.fingerprint(identity)
 
     for path in leaves(identity):
         changed = json.loads(json.dumps(identity))
@@ -348,7 +348,8 @@ def test_changing_any_input_changes_the_fingerprint(tiny_prepared, monkeypatch):
         for key in parents:
             node = node[key]
         node[last] = [node[last], "changed"]
-        assert tuning.fingerprint(changed) != tuning.fingerprint(identity), f"{'.'.join(map(str, path))} is ignored"
+        assert search_identity.fingerprint(changed) != search_identity.fingerprint(identity), \
+            f"{'.'.join(map(str, path))} is ignored"
 
 
 # --- Distributed search: the stage serves Keras Tuner's oracle on loopback and starts workers ---
@@ -461,20 +462,18 @@ def test_a_stopped_worker_is_named_within_the_silence_limit_and_the_rerun_finish
 
 
 def test_keras_tuner_internals_the_oracle_needs_are_checked_with_the_pinned_version_named():
-    from mnist_pipeline import distributed
-
     pinned = re.search(r"^keras-tuner\[bayesian\]==(\S+)", (REPO / "requirements.in").read_text(), re.M).group(1)
-    assert pinned == distributed.KERAS_TUNER_TESTED
-    assert set(distributed.oracle_service()) == {"get_service_grpc", "OracleServicer"}
+    assert pinned == search_workers.KERAS_TUNER_TESTED
+    assert set(search_workers.oracle_service()) == {"get_service_grpc", "OracleServicer"}
     missing = "keras_tuner.src.protos.get_service_of_another_release"
     with pytest.raises(PipelineError, match=rf"^keras-tuner \S+ has no {missing}, which a distributed search .* "
                                             rf"keras-tuner {re.escape(pinned)} \(requirements.in\): install"):
-        distributed.oracle_service({"keras_tuner.src.protos": "get_service_of_another_release"})
+        search_workers.oracle_service({"keras_tuner.src.protos": "get_service_of_another_release"})
 
 
 def test_a_worker_with_other_code_or_params_finds_no_search_to_join(tmp_path):
-    workspace = workspace_module.claim(tmp_path / "search")
+    workspace = search_workspace.claim(tmp_path / "search")
     make_search(workspace, "0123456789abcdef")
-    with pytest.raises(workspace_module.WorkspaceError, match="fedcba9876543210: no such search, so this worker"):
-        workspace_module.join_search(workspace, "fedcba9876543210")
-    assert workspace_module.join_search(workspace, "0123456789abcdef") == workspace / "0123456789abcdef"
+    with pytest.raises(search_workspace.WorkspaceError, match="fedcba9876543210: no such search, so this worker"):
+        search_workspace.join_search(workspace, "fedcba9876543210")
+    assert search_workspace.join_search(workspace, "0123456789abcdef") == workspace / "0123456789abcdef"

@@ -122,8 +122,8 @@ def transfer():
 
 
 def transfer_seeds():
-    """The gain at each size by each rule over the seeds of docs/transfer_seeds.py: mean and range."""
-    table = pd.read_csv(REPO / "docs/transfer_seeds.csv")
+    """The gain at each size by each rule over the seeds of studies/transfer_seeds.py: mean and range."""
+    table = pd.read_csv(REPO / "studies/transfer_seeds.csv")
     wide = table.pivot_table(index=["images", "rule", "seed"], columns="method", values="test_accuracy")
     gains = (100 * (wide["fine_tuned"] - wide["from_scratch"])).rename("gain").reset_index()
     scratch = (100 * wide["from_scratch"]).rename("scratch").reset_index()
@@ -167,7 +167,7 @@ def serve_load():
 
 
 def fashion_parity():
-    table = pd.read_csv(REPO / "docs/fashion_parity.csv")
+    table = pd.read_csv(REPO / "studies/fashion_parity.csv")
     every = set(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
     return pd.DataFrame([{
         "route": row.route,

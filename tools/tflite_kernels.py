@@ -8,7 +8,8 @@ import argparse
 
 import numpy as np
 
-from mnist_pipeline import cli, data, params
+from mnist_pipeline import cli, inputs, prepared, settings
+from mnist_pipeline.export import Export
 
 RESOLVERS = ("BUILTIN", "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "BUILTIN_REF")
 
@@ -31,10 +32,10 @@ def main():
     parser.add_argument("--model", default="models/export/float32.tflite")
     parser.add_argument("--data", default="data/prepared")
     args = parser.parse_args()
-    export = params.load()["export"]
-    images, _ = data.take_subset(*data.load_prepared(args.data, "train"), export["representative_images"],
-                                 export["seed"])
-    images = data.normalize(images)
+    export = settings.load(export=Export)
+    images, _ = prepared.take_subset(*prepared.load_split(args.data, "train"), export.representative_images,
+                                     export.seed)
+    images = inputs.scaled(images)
     reference = outputs(args.model, images, "BUILTIN_REF")
     for resolver in RESOLVERS:
         found = outputs(args.model, images, resolver)

@@ -2,7 +2,7 @@
 
 TensorFlow reads a few switches only once, when it is first imported, and they change the numbers it computes.
 They are pinned here, before any module of this package can import TensorFlow, so every stage trains the same way.
-The Keras backend is a param (runtime.backend), which runtime.configure sets before Keras is imported.
+The Keras backend is a param (runtime.backend), which runtime.start sets before Keras is imported.
 """
 
 import os

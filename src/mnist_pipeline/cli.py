@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import artifacts
+from . import outputs
 from .errors import PipelineError
 
 # download and prepare: work on the transfer target of data.dataset (params transfer.targets) instead of it.
@@ -59,7 +59,7 @@ class Stopwatch:
     def write(self, path, **extra):
         """The marks, `extra`, and the peak resident memory of this process so far."""
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-        artifacts.write_json(path, {**self.marks, **extra, "peak_memory_mb": round(peak_mb)})
+        outputs.write_json(path, {**self.marks, **extra, "peak_memory_mb": round(peak_mb)})
 
 
 # TensorFlow, XLA, LiteRT and gRPC log from C++ through absl, which ignores TF_CPP_MIN_LOG_LEVEL until

@@ -1,7 +1,7 @@
 """The image sets the pipeline can train on. Each public one is described once, here: its raw files with their pinned
 sha256, the shape of one image, the names of its classes, and how its raw files are read. A folder of your own images
-is the dataset named FOLDER, described by params data.images and read by folders.py. Nothing else in the library
-assumes 28x28 greyscale digits; it reads the description (see data.Description for what later stages get).
+is the dataset named FOLDER, described by params data.images and read by folders.py. Nothing after prepare assumes
+28x28 greyscale digits: the stages read the description prepare writes (prepared.Description).
 """
 
 import tarfile
@@ -11,10 +11,17 @@ from typing import NamedTuple
 import numpy as np
 
 from . import idx
-from .errors import PipelineError
-from .sources import Pinned
+from .errors import PipelineError, quote
+from .prepared import Description
+from .settings import Float, Int, ListOf, ParamsError, Section, Str
 
 FOLDER = "images"  # data.dataset for a folder of your own images (params data.images)
+
+
+class Pinned(NamedTuple):
+    """What one uncompressed raw file must be: its sha256 and its size in bytes."""
+    sha256: str
+    size: int
 
 
 class RawFormatError(PipelineError, ValueError):
@@ -32,6 +39,9 @@ class Dataset(NamedTuple):
     # predict: the side of the square box the object of a photo is scaled into, inside the image, as the dataset's
     # own images were made (MNIST: digits in 20x20 of 28x28). None: photos cannot be prepared like its images.
     photo_box: int | None
+
+    def describe(self) -> Description:
+        return Description(self.name, self.title, tuple(self.image_shape), tuple(self.class_names))
 
     def read_split(self, raw_dir, split):
         """uint8 images (N, height, width, channels) and labels (N,) of the raw `split` ("train" or "test")."""
@@ -124,3 +134,64 @@ DATASETS = {dataset.name: dataset for dataset in (
         files={CIFAR_ARCHIVE: Pinned("c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171)},
         gzipped_on_mirrors=False, format="cifar", photo_box=None),
 )}
+DATASET_NAMES = [*DATASETS, FOLDER]
+
+
+class Images(Section):
+    """A folder of your own images (params data.images; folders.py reads it)."""
+    folder = Str()
+    title = Str()
+    image_shape = ListOf(Int(min=1, max=1024), min_length=3)  # height, width, 1 (grey) or 3 (RGB) channels
+    test_fraction = Float(min=0, max=0.5, min_exclusive=True)
+    bad_images = Str(choices=["skip", "error"])
+    max_pixels = Int(min=1, max=1_000_000_000)
+
+    def fits(self, key):
+        shape = self.image_shape
+        if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 8:
+            raise ParamsError(f"{key}.image_shape: expected [height, width, channels], at least 8x8, with 1 (grey) "
+                              f"or 3 (RGB) channels, got {list(shape)}")
+
+
+class Data(Section):
+    dataset = Str(choices=DATASET_NAMES)
+    images = Images
+
+
+class Targets:
+    """params transfer.targets: for each dataset a model may be trained on, the dataset it is fine-tuned on."""
+
+    def check(self, value, key):
+        if not isinstance(value, dict):
+            raise ParamsError(f"{key}: expected a mapping of dataset to dataset, got {quote(value)}")
+        names = Str(choices=DATASET_NAMES)
+        for source, target in value.items():
+            names.check(source, key)
+            names.check(target, f"{key}.{source}")
+        return dict(value)
+
+
+TARGETS = Targets()
+
+
+def image_shape(data: Data, name: str) -> tuple:
+    """(height, width, channels) of the images of dataset `name`: as DATASETS pins them, or for a folder of your own
+    as data.images converts them."""
+    return tuple(data.images.image_shape) if name == FOLDER else DATASETS[name].image_shape
+
+
+def chosen(data: Data, targets, transfer_target=False) -> str | None:
+    """data.dataset, or with `transfer_target` the dataset a model trained on it is fine-tuned on (None when
+    transfer.targets names none: the transfer stages then say so and write empty results). Every target must be
+    another dataset with images of the same shape, so that a convolutional base fits it."""
+    for source, target in targets.items():
+        if target == source:
+            raise ParamsError(f"transfer.targets.{source}: a dataset cannot be its own transfer target")
+        if image_shape(data, target) != image_shape(data, source):
+            raise ParamsError(f"transfer.targets.{source}: {target} images are {_shape(image_shape(data, target))}, "
+                              f"{source} images {_shape(image_shape(data, source))}; they must be the same")
+    return targets.get(data.dataset) if transfer_target else data.dataset
+
+
+def _shape(shape):
+    return "x".join(map(str, shape))

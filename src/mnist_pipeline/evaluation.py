@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from . import artifacts
+from . import outputs
 
 
 def confusion_matrix(actual, predicted, num_classes) -> np.ndarray:
@@ -24,7 +24,7 @@ def per_class_table(counts: np.ndarray, class_names):
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         rows.append({"class": name, "precision": round(float(precision), 6), "recall": round(float(recall), 6),
                      "f1": round(float(f1), 6), "support": int(support)})
-    return artifacts.table(rows)
+    return outputs.table(rows)
 
 
 def cross_entropy(probabilities: np.ndarray, labels) -> float:
@@ -47,5 +47,5 @@ def score(probabilities: np.ndarray, labels: np.ndarray) -> dict:
 
 def confusion_table(labels, predicted, class_names):
     """One row per test example, by class name, the shape DVC's `confusion` plot template counts."""
-    return artifacts.table({"actual": [class_names[a] for a in labels],
+    return outputs.table({"actual": [class_names[a] for a in labels],
                             "predicted": [class_names[p] for p in predicted]})

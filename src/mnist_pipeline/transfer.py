@@ -13,7 +13,26 @@ import keras
 import numpy as np
 from keras import layers
 
-from . import data, models, training
+from . import cnn, inputs, prepared, splitting, training
+from .settings import BATCH_SIZE, SEED, Float, Int, ListOf, ParamsError, Section
+
+
+class Transfer(Section):
+    ELSEWHERE = ("targets",)  # which dataset is the target: read by the download and prepare stages
+    subsets = ListOf(Int(min=10))  # labelled training images of the target, one comparison each
+    batch_size = BATCH_SIZE
+    frozen_epochs = Int(min=0, max=1000)  # fine-tuning first trains only the new head on the frozen base
+    unfrozen_learning_rate_factor = Float(min=0, max=1, min_exclusive=True)  # times the tuned rate, once unfrozen
+    epochs = Int(min=1, max=1000)  # same epochs: both sides train this many epochs on all the images
+    holdout_fraction = Float(min=0.05, max=0.5)  # to its best: held out, stratified, to stop on
+    max_steps = Int(min=1, max=1_000_000)
+    patience_steps = Int(min=1, max=1_000_000)
+    check_steps = Int(min=1, max=10_000)
+    seed = SEED
+
+    def fits(self, key):
+        if self.frozen_epochs > self.epochs:
+            raise ParamsError(f"{key}.frozen_epochs: {self.frozen_epochs} is more than epochs ({self.epochs})")
 
 
 def convolutional_base(model):
@@ -28,7 +47,7 @@ class SameEpochs(NamedTuple):
 
     def fit(self, model, x, y, batch_size, initial_epoch=0) -> int:
         training.fit(model, x, y, batch_size=batch_size, epochs=self.epochs, initial_epoch=initial_epoch)
-        return (self.epochs - initial_epoch) * training.steps_per_epoch(len(y), batch_size)
+        return (self.epochs - initial_epoch) * inputs.batch_count(len(y), batch_size)
 
 
 class ToItsBest(NamedTuple):
@@ -44,7 +63,7 @@ class ToItsBest(NamedTuple):
     def fit(self, model, x, y, batch_size, initial_epoch=0) -> int:
         repeats = max(1, math.ceil(self.check_steps * batch_size / len(y)))
         x, y = np.concatenate([x] * repeats), np.concatenate([y] * repeats)
-        steps = training.steps_per_epoch(len(y), batch_size)
+        steps = inputs.batch_count(len(y), batch_size)
         stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=math.ceil(self.patience_steps / steps),
                                              restore_best_weights=True)
         training.fit(model, x, y, batch_size=batch_size, epochs=initial_epoch + math.ceil(self.max_steps / steps),
@@ -54,7 +73,7 @@ class ToItsBest(NamedTuple):
 
 def held_out(x, y, fraction, seed):
     """(train, held out) of the labelled images, stratified by class with `seed`."""
-    train, rest = data.stratified_split(y, fraction, seed)
+    train, rest = splitting.stratified_split(y, fraction, seed)
     return (x[train], y[train]), (x[rest], y[rest])
 
 
@@ -66,54 +85,78 @@ def fine_tune(source, hp, description, x, y, rule, *, frozen_epochs, unfrozen_le
     adapts without being overwritten by the large early gradients of a random head. `steps` counts the optimizer
     steps of both phases up to the weights kept."""
     keras.utils.set_random_seed(seed)
-    model = models.build_cnn_from_description(hp, description)
+    model = cnn.build_from_description(hp, description)
     base = convolutional_base(model)
     for target, trained in zip(base, convolutional_base(source)):
         target.set_weights(trained.get_weights())
         target.trainable = False
     steps = 0
     if frozen_epochs:
-        models.compile_model(model, hp["learning_rate"])
+        training.compile_model(model, hp.get("learning_rate"))
         training.fit(model, x, y, batch_size=batch_size, epochs=frozen_epochs)
-        steps = frozen_epochs * training.steps_per_epoch(len(y), batch_size)
+        steps = frozen_epochs * inputs.batch_count(len(y), batch_size)
     for layer in base:
         layer.trainable = True
-    models.compile_model(model, hp["learning_rate"] * unfrozen_learning_rate_factor)
+    training.compile_model(model, hp.get("learning_rate") * unfrozen_learning_rate_factor)
     return model, steps + rule.fit(model, x, y, batch_size, initial_epoch=frozen_epochs)
 
 
 def from_scratch(hp, description, x, y, rule, *, batch_size, seed):
     """(model, steps): the same network from random weights, trained by `rule` at the tuned learning rate."""
     keras.utils.set_random_seed(seed)
-    model = models.build_cnn_from_description(hp, description)
+    model = cnn.build_from_description(hp, description)
     return model, rule.fit(model, x, y, batch_size)
 
 
 RULES = ("same_epochs", "to_its_best")
 
 
-def compare(source, hp, description, x, y, test, settings, seed, eval_batch_size=1000):
+def compare(source, hp, description, x, y, test, settings: Transfer, seed, eval_batch_size=1000):
     """Both methods trained by both rules on the labelled images (x, y) with `seed`, each scored on `test` (x, y).
-    `settings` is params' transfer section. Rows of rule, method, test_accuracy and steps (optimizer steps up to the
-    weights kept)."""
-    from . import evaluation
-
-    train, held = held_out(x, y, settings["holdout_fraction"], seed)
-    rules = {"same_epochs": (SameEpochs(settings["epochs"]), (x, y)),
-             "to_its_best": (ToItsBest(held, settings["max_steps"], settings["patience_steps"],
-                                       settings["check_steps"]), train)}
+    Rows of rule, method, test_accuracy and steps (optimizer steps up to the weights kept)."""
+    train, held = held_out(x, y, settings.holdout_fraction, seed)
+    rules = {"same_epochs": (SameEpochs(settings.epochs), (x, y)),
+             "to_its_best": (ToItsBest(held, settings.max_steps, settings.patience_steps, settings.check_steps),
+                             train)}
     rows = []
     for name, (rule, (x_rule, y_rule)) in rules.items():
         trained = {
             "fine_tuned": fine_tune(source, hp, description, x_rule, y_rule, rule,
-                                    frozen_epochs=settings["frozen_epochs"],
-                                    unfrozen_learning_rate_factor=settings["unfrozen_learning_rate_factor"],
-                                    batch_size=settings["batch_size"], seed=seed),
-            "from_scratch": from_scratch(hp, description, x_rule, y_rule, rule, batch_size=settings["batch_size"],
+                                    frozen_epochs=settings.frozen_epochs,
+                                    unfrozen_learning_rate_factor=settings.unfrozen_learning_rate_factor,
+                                    batch_size=settings.batch_size, seed=seed),
+            "from_scratch": from_scratch(hp, description, x_rule, y_rule, rule, batch_size=settings.batch_size,
                                          seed=seed),
         }
         for method, (model, steps) in trained.items():
-            probabilities = model.predict(training.scaled(test[0]), batch_size=eval_batch_size, verbose=0)
+            predicted = inputs.predict(model, test[0], eval_batch_size).argmax(axis=1)
             rows.append({"rule": name, "method": method, "steps": steps,
-                         "test_accuracy": round(evaluation.score(probabilities, test[1])["accuracy"], 6)})
+                         "test_accuracy": round(float(np.mean(predicted == test[1])), 6)})
     return rows
+
+
+COLUMNS = ["run", "images", "rule", "method", "test_accuracy", "steps"]
+
+
+def run(source, hp, data_dir, settings: Transfer, eval_batch_size):
+    """Every comparison of transfer.subsets on the target's prepared data: (headline metrics, one row per network
+    trained, for metrics/transfer.csv)."""
+    target = prepared.load_description(data_dir)
+    x_train, y_train = prepared.load_split(data_dir, "train")
+    test = prepared.load_split(data_dir, "test")
+    metrics, rows = {}, []
+    for size in settings.subsets:
+        x, y = prepared.take_subset(x_train, y_train, size, settings.seed)
+        found = compare(source, hp, target, x, y, test, settings, settings.seed, eval_batch_size)
+        accuracy = {(row["rule"], row["method"]): row["test_accuracy"] for row in found}
+        gain = {rule: round(accuracy[rule, "fine_tuned"] - accuracy[rule, "from_scratch"], 6) for rule in RULES}
+        metrics[f"images_{len(y)}"] = {  # the fair comparison's accuracies, and the gain by either rule
+            "fine_tuned": accuracy["to_its_best", "fine_tuned"],
+            "from_scratch": accuracy["to_its_best", "from_scratch"],
+            "gain": gain["to_its_best"], "gain_same_epochs": gain["same_epochs"]}
+        rows += [{"run": f"{len(y)} images, {row['method'].replace('_', ' ')}, {row['rule'].replace('_', ' ')}",
+                  "images": len(y), **row} for row in found]
+        print(f"transfer to {target.title}, {len(y)} images: "
+              + "; ".join(f"{rule.replace('_', ' ')}: fine-tuned {accuracy[rule, 'fine_tuned']:.4f}, from scratch "
+                          f"{accuracy[rule, 'from_scratch']:.4f}" for rule in RULES))
+    return metrics, rows

@@ -1,4 +1,4 @@
-"""One search spread over several processes with Keras Tuner's own engine (tune.workers > 0).
+"""One search spread over several worker processes with Keras Tuner's own engine (tune.workers > 0).
 
 The tune stage serves its oracle over gRPC with Keras Tuner's service, and starts the workers: copies of the stage
 script with Keras Tuner's variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) set. Each
@@ -52,11 +52,6 @@ def worker_name():
     return os.environ.get("KERASTUNER_TUNER_ID")
 
 
-def trial_threads(workers: int, threads: int) -> int:
-    """The threads of each process that trains: runtime.threads shared out among the workers."""
-    return threads // max(workers, 1)
-
-
 def first_cpu(threads: int) -> int:
     """Where this process's CPUs start, for backends pinned to CPUs rather than to a thread count (JAX): the
     workers this stage starts take turns, `threads` each; any other process starts at the first."""
@@ -88,7 +83,7 @@ def oracle_service(names=ORACLE_SERVICE) -> dict:
     return found
 
 
-def search(tuner, workers: int, silence_seconds: float) -> dict:
+def run_with_workers(tuner, workers: int, silence_seconds: float) -> dict:
     """Run the search of `tuner` (which holds the oracle) with `workers` local worker processes, and any that join
     from elsewhere; return the seconds of each trial that ended meanwhile. A worker that fails, or sends no heartbeat
     for `silence_seconds`, ends the search with WorkerFailed after every other worker is stopped: the trials that
@@ -260,3 +255,10 @@ class _Worker:
                 return json.load(f).get("trial_seconds", {})
         except (OSError, ValueError):
             return {}
+
+
+def reexec_with_fixed_hash_seed():
+    """Keras Tuner writes a Python set into oracle.json; its order follows PYTHONHASHSEED, which only a new
+    interpreter can change. Restart this script once with it fixed."""
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})

@@ -7,7 +7,7 @@ experiment here, 6 where the winner had already been retrained and DVC skipped t
     dvc exp run --temp tune -n $algorithm-seed$seed -S tune.algorithm=$algorithm -S tune.seed=$seed; done; done
   for seed in 7 8; do for algorithm in random hyperband bayesian; do
     dvc exp run --temp -n $algorithm-seed$seed-retrained -S tune.algorithm=$algorithm -S tune.seed=$seed; done; done
-(the committed run counts as both experiments its params name). `python docs/tuning_search_comparison.py` then
+(the committed run counts as both experiments its params name). `python studies/tuning_search_comparison.py` then
 prints the table: best validation accuracy, epochs spent, the epochs each search had spent when it first reached
 the random search's best (same seed), the search's wall time, and the test accuracy of its winner after the full
 retrain.

@@ -1,15 +1,15 @@
 """The transfer comparison of docs/datasets.md over several seeds: the `transfer` stage's comparison (params transfer,
 both rules, both methods, every subset size) rerun with each seed for the subset, the split and the training, on
-the committed tuned model and target data. Writes docs/transfer_seeds.csv, which `make report` turns into the table
+the committed tuned model and target data. Writes studies/transfer_seeds.csv, which `make report` turns into the table
 of gains with their spread.
 
 Run from the repository root with the environment active, after `make repro` (it needs models/tuned and
-data/transfer/prepared): `python docs/transfer_seeds.py [--seeds 5 6 7]`. About five minutes a seed on 2 cores."""
+data/transfer/prepared): `python studies/transfer_seeds.py [--seeds 5 6 7]`. About five minutes a seed on 2 cores."""
 
 import argparse
 from pathlib import Path
 
-from mnist_pipeline import artifacts, cli, data, model_files, params, runtime
+from mnist_pipeline import cli, outputs, prepared, runtime, settings
 
 OUT = Path(__file__).with_name("transfer_seeds.csv")
 
@@ -21,23 +21,23 @@ def main():
     parser.add_argument("--best", default="models/best_hyperparameters.json")
     parser.add_argument("--data", default="data/transfer/prepared")
     args = parser.parse_args()
-    all_params = params.load()
-    settings, hp = all_params["transfer"], params.load_hyperparameters(args.best)
-    runtime.configure(args.seeds[0], **all_params["runtime"])
-    from mnist_pipeline import transfer
+    runtime.start(settings.load(runtime=runtime.Runtime))
+    runtime.seed(args.seeds[0])
+    from mnist_pipeline import cnn, model_loading, transfer
 
-    source, _ = model_files.load(args.model)
-    target = data.load_description(args.data)
-    x_train, y_train = data.load_prepared(args.data, "train")
-    test = data.load_prepared(args.data, "test")
+    comparison, hp = settings.load(transfer=transfer.Transfer), cnn.load_hyperparameters(args.best)
+    source, _ = model_loading.load(args.model)
+    target = prepared.load_description(args.data)
+    x_train, y_train = prepared.load_split(args.data, "train")
+    test = prepared.load_split(args.data, "test")
     rows = []
     for seed in args.seeds:
-        for size in settings["subsets"]:
-            x, y = data.take_subset(x_train, y_train, size, seed)
+        for size in comparison.subsets:
+            x, y = prepared.take_subset(x_train, y_train, size, seed)
             rows += [{"seed": seed, "images": len(y), **row}
-                     for row in transfer.compare(source, hp, target, x, y, test, settings, seed)]
+                     for row in transfer.compare(source, hp, target, x, y, test, comparison, seed)]
             print(f"seed {seed}, {len(y)} images: {rows[-4:]}", flush=True)
-    artifacts.write_table(OUT, artifacts.table(rows, ["seed", "images", "rule", "method", "test_accuracy", "steps"]))
+    outputs.write_table(OUT, outputs.table(rows, ["seed", "images", "rule", "method", "test_accuracy", "steps"]))
 
 
 if __name__ == "__main__":

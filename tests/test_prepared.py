@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mnist_pipeline import data, datasets
+from mnist_pipeline import datasets, inputs, prepared, splitting
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -19,7 +19,7 @@ def test_real_mnist_has_the_published_class_counts(raw_mnist_dir, real_train):
 
 
 def test_normalize_gives_float32_images_in_unit_range(real_train):
-    images = data.normalize(real_train[0][:1000])
+    images = inputs.scaled(real_train[0][:1000])
     assert images.dtype == np.float32 and images.shape == (1000, 28, 28, 1)
     assert images.min() == 0.0 and images.max() == 1.0
     np.testing.assert_allclose(images * 255, real_train[0][:1000])
@@ -28,7 +28,7 @@ def test_normalize_gives_float32_images_in_unit_range(real_train):
 @pytest.mark.parametrize("fraction", [0.1, 0.25])
 def test_split_is_stratified_disjoint_and_complete(real_train, fraction):
     labels = real_train[1]
-    train, val = data.stratified_split(labels, fraction, seed=5)
+    train, val = splitting.stratified_split(labels, fraction, seed=5)
     assert len(np.intersect1d(train, val)) == 0
     assert len(train) + len(val) == len(labels)
     assert abs(len(val) / len(labels) - fraction) < 0.001
@@ -40,13 +40,13 @@ def test_split_is_stratified_disjoint_and_complete(real_train, fraction):
 
 def test_same_seed_same_split_other_seed_other_split(real_train):
     labels = real_train[1]
-    first, again, other = (data.stratified_split(labels, 0.1, seed)[1] for seed in (5, 5, 6))
+    first, again, other = (splitting.stratified_split(labels, 0.1, seed)[1] for seed in (5, 5, 6))
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
 
 
 def test_subset_keeps_pairs_together_and_zero_means_all():
     x, y = np.arange(100) * 10, np.arange(100)
-    sub_x, sub_y = data.take_subset(x, y, 30, seed=1)
+    sub_x, sub_y = prepared.take_subset(x, y, 30, seed=1)
     assert len(sub_y) == 30 and np.array_equal(sub_x, sub_y * 10)
-    assert data.take_subset(x, y, 0, seed=1)[1] is y
+    assert prepared.take_subset(x, y, 0, seed=1)[1] is y

@@ -8,7 +8,7 @@ For each network of the committed search (`metrics/trials.csv`), three scores on
 It prints them per trial and the rank correlation of each kind of trial with the reference.
 
 Run from the repository root with the environment active, after `make repro` or `dvc pull` (it needs data/prepared
-and the search's outputs): `python docs/tuning_proxy_ranking.py`. About 15 minutes on a 2-core machine.
+and the search's outputs): `python studies/tuning_proxy_ranking.py`. About 15 minutes on a 2-core machine.
 """
 
 import argparse
@@ -17,7 +17,8 @@ import time
 
 from scipy import stats
 
-from mnist_pipeline import data, params, runtime
+from mnist_pipeline import prepared, runtime, settings
+from mnist_pipeline.search_settings import Tune
 
 
 def value(text):
@@ -30,29 +31,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-epochs", type=int, default=3)
     args = parser.parse_args()
-    settings = params.load()
-    tune = settings["tune"]
-    runtime.configure(tune["seed"], **settings["runtime"])
+    tune, runtime_settings = settings.load(tune=Tune, runtime=runtime.Runtime)
+    runtime.start(runtime_settings)
+    runtime.seed(tune.seed)
     import keras
 
-    from mnist_pipeline import tuning
+    from mnist_pipeline import recipes, search_space
 
-    train, val = data.load_prepared("data/prepared", "train"), data.load_prepared("data/prepared", "val")
-    description = data.load_description("data/prepared")
-    subset = data.take_subset(*train, tune["train_subset"], tune["seed"])
-    hypermodels = {"plain": tuning.CnnHyperModel(description),
-                   "as retrain": tuning.CnnHyperModel(description, params.recipe(settings)["augmentation"],
-                                                      "cosine")}
+    train, val = prepared.load_split("data/prepared", "train"), prepared.load_split("data/prepared", "val")
+    description = prepared.load_description("data/prepared")
+    recipe = settings.load(**{recipes.recipe_key(description.name): recipes.Recipe})
+    subset = prepared.take_subset(*train, tune.train_subset, tune.seed)
+    hypermodels = {"plain": search_space.CnnHyperModel(description),
+                   "as retrain": search_space.CnnHyperModel(description, recipe.augmentation, "cosine")}
     hypermodels["reference"] = hypermodels["as retrain"]
     with open("metrics/trials.csv", newline="") as f:
         trials = [row for row in csv.DictReader(f) if row["status"] == "COMPLETED"]
     scores = {"plain": [], "as retrain": [], "reference": []}
     for trial in trials:
-        hp = {name: value(trial[name]) for name in params.recipe(settings)["space"]}
-        for kind, (x, y), epochs in (("plain", subset, tune["epochs"]), ("as retrain", subset, tune["epochs"]),
+        hp = {name: value(trial[name]) for name in recipe.space}
+        for kind, (x, y), epochs in (("plain", subset, tune.epochs), ("as retrain", subset, tune.epochs),
                                      ("reference", train, args.reference_epochs)):
             keras.utils.clear_session()
-            keras.utils.set_random_seed(tune["seed"] + int(trial["trial"]))  # as tuning.SeededTrials seeds a trial
+            keras.utils.set_random_seed(tune.seed + int(trial["trial"]))  # as search_tuners.SeededTrials seeds one
             start = time.perf_counter()
             model = hypermodels[kind].build(hp)
             history = hypermodels[kind].fit(hp, model, x, y, epochs=epochs, validation_data=val, verbose=0)

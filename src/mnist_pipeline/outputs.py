@@ -1,23 +1,12 @@
-"""Writing outputs atomically and byte-stably: same content in, same bytes out, nothing half-written."""
+"""Writing a stage's outputs atomically and byte-stably: same content in, same bytes out, nothing half-written."""
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 UMASK = os.umask(0)
 os.umask(UMASK)
-
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _temp_path_beside(path: Path, suffix: str = "") -> Path:
@@ -62,11 +51,6 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def table(rows, columns=None):
     """A pandas DataFrame of `rows` (dicts) that keeps each value as Python has it, so that a CSV of it writes
     ints, floats, booleans and empty cells (None) exactly as they are, whatever else is in the column."""
@@ -79,21 +63,3 @@ def write_table(path, frame):
     """A DataFrame (see table) as CSV: its column order, no index, "\n" line ends."""
     write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
-
-def save_arrays(path, **arrays):
-    """An uncompressed .npz; its zip entries carry a fixed date, so the bytes depend only on the arrays."""
-    write_atomically(path, lambda temp: np.savez(temp, **arrays), suffix=".npz")
-
-
-def load_arrays(path, names):
-    """Load the named arrays from an .npz written by `save_arrays`, refusing pickled objects."""
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [name for name in names if name not in archive.files]
-        if missing:
-            raise ValueError(f"{path}: missing arrays {missing}; found {sorted(archive.files)}")
-        return tuple(archive[name] for name in names)
-
-
-def save_figure(figure, path):
-    """PNG with no software or date stamp in its metadata."""
-    write_atomically(path, lambda temp: figure.savefig(temp, format="png", dpi=100, metadata={"Software": None}))

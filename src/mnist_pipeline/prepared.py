@@ -1,4 +1,6 @@
-"""From raw files to the arrays the models train on, and the description of them that later stages read."""
+"""The prepared dataset every stage after prepare reads: one .npz of uint8 images and int64 labels per split, and
+dataset.json, the description of what they hold (name, title, image shape, class names). Stages know the data from
+that description, not from constants."""
 
 import json
 from pathlib import Path
@@ -6,10 +8,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import artifacts
+from . import outputs
 from .errors import PipelineError, quote
 
 DESCRIPTION_FILE = "dataset.json"
+DESCRIPTION_LIMIT = 1 << 20  # bytes: a description names at most 10 000 classes of 200 characters each
 
 
 class DescriptionError(PipelineError, ValueError):
@@ -17,7 +20,6 @@ class DescriptionError(PipelineError, ValueError):
 
 
 class Description(NamedTuple):
-    """What a prepared dataset holds, as the stages after prepare know it: from its dataset.json, not from constants."""
     name: str
     title: str
     image_shape: tuple  # (height, width, channels)
@@ -28,31 +30,26 @@ class Description(NamedTuple):
         return len(self.class_names)
 
 
-def describe(dataset) -> Description:
-    return Description(dataset.name, dataset.title, tuple(dataset.image_shape), tuple(dataset.class_names))
-
-
 def save_description(directory, description: Description, model_files: dict | None = None):
     """dataset.json in `directory`. Beside a model's files, `model_files` ({file name: sha256}) says which files it
-    describes (model_files.describe_model writes it so)."""
+    describes (model_files.describe writes it so)."""
     fields = description._asdict()
     if model_files:
         fields["model_files"] = dict(sorted(model_files.items()))
-    artifacts.write_json(Path(directory, DESCRIPTION_FILE), fields)
+    outputs.write_json(Path(directory, DESCRIPTION_FILE), fields)
 
 
 def load_description(directory) -> Description:
-    return read_description(directory)[0]
+    return parse_description(Path(directory, DESCRIPTION_FILE).read_bytes(), Path(directory, DESCRIPTION_FILE))[0]
 
 
-def read_description(directory):
-    """(Description, {file name: sha256} of the model files it describes, empty beside data) from `directory`'s
+def parse_description(content: bytes, path):
+    """(Description, {file name: sha256} of the model files it describes, empty beside data) from the bytes of a
     dataset.json, every field checked: a hand-edited or foreign file is one line naming it and the field."""
-    path = Path(directory, DESCRIPTION_FILE)
     try:
-        fields = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise DescriptionError(f"{path}: not JSON ({error})") from None
+        fields = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise DescriptionError(f"{path}: not JSON ({str(error)[:200]})") from None
     if not isinstance(fields, dict):
         raise DescriptionError(f"{path}: expected a JSON object, got {quote(fields)}")
     for name, (check, expected) in _FIELDS.items():
@@ -89,35 +86,14 @@ _FIELDS = {
 }
 
 
-def normalize(images: np.ndarray) -> np.ndarray:
-    """uint8 images (prepare stores them so, at a quarter of float32's bytes) as float32 in [0, 1]."""
-    return images.astype(np.float32) / 255.0
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int):
-    """Indices (train, val), sorted, with each class split in the same proportion."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        n_val = int(round(len(members) * val_fraction))
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-
-
-def keep_rows(images: np.ndarray, labels: np.ndarray, rows: np.ndarray):
-    """(images[rows], labels[rows]) for sorted `rows`, moved down within `images` itself rather than copied: a big
-    folder of images needs no second copy of itself to lose a few."""
-    for target, source in enumerate(rows):
-        if target != source:
-            images[target] = images[source]
-    return images[:len(rows)], labels[rows]
-
-
-def class_counts(labels: np.ndarray, class_names) -> dict:
-    counts = np.bincount(labels, minlength=len(class_names))
-    return {name: int(count) for name, count in zip(class_names, counts)}
+def load_split(prepared_dir, split):
+    """(x, y) of one prepared split: uint8 images (N, height, width, channels) and int64 labels (N,)."""
+    path = Path(prepared_dir, f"{split}.npz")
+    with np.load(path, allow_pickle=False) as archive:
+        missing = [name for name in ("x", "y") if name not in archive.files]
+        if missing:
+            raise ValueError(f"{path}: missing arrays {missing}; found {sorted(archive.files)}")
+        return archive["x"], archive["y"]
 
 
 def take_subset(x, y, size: int, seed: int):
@@ -126,9 +102,3 @@ def take_subset(x, y, size: int, seed: int):
         return x, y
     keep = np.sort(np.random.default_rng(seed).choice(len(y), size=size, replace=False))
     return x[keep], y[keep]
-
-
-def load_prepared(prepared_dir, split):
-    """(x, y) of one prepared split: uint8 images (N, height, width, channels) and int64 labels (N,). `normalize`
-    makes the images float32 in [0, 1]; training.fit takes them as they are."""
-    return artifacts.load_arrays(Path(prepared_dir, f"{split}.npz"), ("x", "y"))

@@ -1,14 +1,15 @@
 """One interface over the runtimes a trained model can be run in: Keras (a model directory), LiteRT (a .tflite file,
-float32 or int8) and, for export's own measurement of the SavedModel it has just written, TensorFlow. Each turns
-float images in [0, 1] into class probabilities, so accuracy and latency are measured the same way for every format.
-open_runner, which predict and the server use, opens only the first two: a SavedModel's graph may run any op."""
+float32 or int8) and, for export's own measurement of the SavedModel it has just written, TensorFlow. Each runner
+turns float images in [0, 1] into class probabilities (`predict`, `predict_one`) and names its input (`input_name`),
+so accuracy and latency are measured the same way for every format, and predict and the server use any of them
+alike. open_runner, which predict and the server use, opens only the first two: a SavedModel's graph may run any op."""
 
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import data, model_files
+from . import model_loading, prepared
 from .errors import PipelineError
 
 
@@ -16,9 +17,22 @@ class RunnerError(PipelineError):
     pass
 
 
-class KerasRunner:
+class Runner:
+    """What every runner offers; `description` is None for a SavedModel, which carries none of its own."""
+    description: prepared.Description | None = None
+    input_name: str = "input"
+
+    def predict(self, images, batch_size=1000) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_one(self, image) -> np.ndarray:
+        return self.predict(image[np.newaxis])[0]
+
+
+class KerasRunner(Runner):
     def __init__(self, directory, expected=None):
-        self.model, self.description = model_files.load(directory, expected)
+        self.model, self.description = model_loading.load(directory, expected)
+        self.input_name = self.model.inputs[0].name.split(":")[0]
 
     # predict_on_batch runs the model's compiled predict function; model.predict sets up a data pipeline on every
     # call, which for a served request of one image costs many times the model itself.
@@ -29,7 +43,7 @@ class KerasRunner:
         return self.model.predict_on_batch(image[np.newaxis])[0]
 
 
-class SavedModelRunner:
+class SavedModelRunner(Runner):
     """The `serve` endpoint of a SavedModel written by Keras' model.export, run by TensorFlow. Only for a SavedModel
     this process has just written (export.fresh_saved_model): loading one runs its graph."""
 
@@ -46,7 +60,7 @@ class SavedModelRunner:
         return self.serve(image[np.newaxis]).numpy()[0]
 
 
-class LiteRTRunner:
+class LiteRTRunner(Runner):
     """A .tflite model in the LiteRT interpreter. An int8 model takes and gives int8: images are quantized with its
     input's scale and zero point on the way in, probabilities dequantized on the way out."""
 
@@ -60,6 +74,8 @@ class LiteRTRunner:
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
+        # As TensorFlow Serving shows the exported SavedModel's input: LiteRT names it serving_default_<name>:0.
+        self.input_name = self.input["name"].split(":")[0].removeprefix("serving_default_")
 
     def _run(self, images):
         if len(images) != self.batch:
@@ -108,13 +124,14 @@ def open_runner(path, threads):
         return runner, runner.description
     if path.suffix != ".tflite":
         raise RunnerError(f"{path}: not a model: expected a .tflite file or a model directory (with "
-                          f"{model_files.ARCHITECTURE_FILE})")
+                          f"{model_loading.ARCHITECTURE_FILE})")
     try:
-        description = model_files.read_description(path.parent, [path.name])
+        description = model_loading.read_description(path.parent, [path.name])
     except FileNotFoundError:
-        raise RunnerError(f"{path}: no {data.DESCRIPTION_FILE} beside it to name the classes") from None
+        raise RunnerError(f"{path}: no {prepared.DESCRIPTION_FILE} beside it to name the classes") from None
     runner = LiteRTRunner(path, threads)
-    model_files.check_fit(path, runner.input["shape"][1:], int(runner.output["shape"][-1]), description)
+    runner.description = description
+    model_loading.check_fit(path, runner.input["shape"][1:], int(runner.output["shape"][-1]), description)
     return runner, description
 
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import artifacts
+from . import outputs
 from .errors import PipelineError
 
 WORKSPACE_MARKER = ".mnist-dvc-workspace"
@@ -32,8 +32,8 @@ def claim(workspace) -> Path:
                              "leaves it alone: point --workspace at a new or empty directory (or empty this one "
                              "yourself)")
     workspace.mkdir(parents=True, exist_ok=True)
-    artifacts.write_text(workspace / WORKSPACE_MARKER, "Made by the tune stage: it may remove the searches in here.\n")
-    artifacts.write_text(workspace / ".gitignore", "*\n")  # scratch state: keep it out of git
+    outputs.write_text(workspace / WORKSPACE_MARKER, "Made by the tune stage: it may remove the searches in here.\n")
+    outputs.write_text(workspace / ".gitignore", "*\n")  # scratch state: keep it out of git
     return workspace
 
 
@@ -55,7 +55,7 @@ def open_search(workspace: Path, fingerprint: str, identity: dict) -> Path:
               f"{aside} (removed by the next search) and starting it afresh", file=sys.stderr)
     if not project.exists():
         project.mkdir()
-        artifacts.write_json(project / SEARCH_RECORD, identity)
+        outputs.write_json(project / SEARCH_RECORD, identity)
     return project
 
 

@@ -2,11 +2,11 @@
 (`-S data.dataset=fashion_mnist`, timed, beside the same-run matmul peak), then the same images written out as PNG
 class folders (tools/idx_to_folders.py) and run as a folder of your own images (data.dataset: images) with the same
 split seed and the Fashion-MNIST recipe, up to `evaluate`. Both run with real DVC in a scratch clone of this
-checkout that shares its DVC cache; the results go to docs/fashion_parity.csv, which `make report` turns into the
+checkout that shares its DVC cache; the results go to studies/fashion_parity.csv, which `make report` turns into the
 table of docs/datasets.md.
 
-Run from the repository root with the environment active: `python docs/fashion_parity.py [--routes raw folders]`
-(about 40 minutes on 2 cores for both; a route left out keeps its row of docs/fashion_parity.csv)."""
+Run from the repository root with the environment active: `python studies/fashion_parity.py [--routes raw folders]`
+(about 40 minutes on 2 cores for both; a route left out keeps its row of studies/fashion_parity.csv)."""
 
 import argparse
 import copy
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_pipeline import artifacts, cli
+from mnist_pipeline import cli, outputs
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).with_name("fashion_parity.csv")
@@ -45,7 +45,7 @@ def set_params(repo, change):
 
 
 def route(repo, name, change, *targets):
-    """docs/fashion_parity.csv's row for one route: `dvc repro` of `targets` (all: none named) after `change` to the
+    """studies/fashion_parity.csv's row for one route: `dvc repro` of `targets` (all: none named) after `change` to the
     params, timed between two readings of the matmul peak."""
     set_params(repo, change)
     before, start = peak(), time.monotonic()
@@ -95,7 +95,7 @@ def main():
             run(repo, "dvc", "add", "data/fashion-png")
             found["folders"] = route(repo, ROUTES["folders"], fashion_folders, "evaluate")
     rows = [found[key] if key in found else kept[name] for key, name in ROUTES.items() if key in found or name in kept]
-    artifacts.write_table(OUT, artifacts.table(rows))
+    outputs.write_table(OUT, outputs.table(rows))
 
 
 if __name__ == "__main__":
