@@ -40,7 +40,7 @@ push: setup
 # The exported int8 model behind TensorFlow Serving's REST API and a page to draw a digit, on 127.0.0.1:8501
 # (docs/export.md; `mnist-serve --help` for the other models and settings). Needs make repro first.
 serve: setup
-	mnist-serve
+	mnist-serve $(SERVE_ARGS)
 
 # In two processes (pytest-xdist); `make test TEST_PROCESSES=0` runs the suite in a single process.
 TEST_PROCESSES ?= 2
@@ -61,11 +61,11 @@ report: setup
 # Training throughput of both networks beside the same-run matmul peaks (docs/results.md lists the other benchmarks).
 # Needs data/prepared (make repro or dvc pull).
 bench: setup
-	python benchmarks/benchmark_training.py
+	python benchmarks/benchmark_training.py $(BENCH_ARGS)
 
 # The pull-request check, locally: the smoke pipeline twice in a scratch copy, with identical dvc.lock both times.
 smoke-check: setup
-	python tools/smoke.py check
+	python tools/smoke.py check $(SMOKE_ARGS)
 
 # Is the committed dvc.lock true to the code, params and commands? (Missing data is fine; a stale record is not.)
 check-lock: setup

@@ -74,7 +74,7 @@ def build(data_dir, network, augment, precision, backend, keras_batch_norm=False
         hp = cnn.load_hyperparameters(REPO / "models" / "best_hyperparameters.json")
         model = cnn.build_from_description(hp, description)
         batch_size, learning_rate = hp.batch_size, hp.learning_rate
-    recipe = settings.load(REPO / "params.yaml", **{recipes.recipe_key(description.name): recipes.Recipe})
+    recipe = settings.load(REPO / "params.yaml", **{f"recipes.{description.name}": recipes.Recipe})
     steps = augmentation.layers_for(recipe.augmentation) if augment else []
     return steps, model, batch_size, learning_rate
 

@@ -6,7 +6,7 @@ from mnist_pipeline import cli, datasets, outputs, settings, sources
 
 
 def main():
-    args = cli.parse_paths(__doc__, "out", flags=cli.TRANSFER_TARGET)
+    args = cli.parse_paths(__doc__, "out", flags=datasets.TRANSFER_TARGET)
     data, targets, download = settings.load(data=datasets.Data, **{"transfer.targets": datasets.TARGETS},
                                             download=sources.Download)
     name = datasets.chosen(data, targets, args.transfer_target)

@@ -8,7 +8,7 @@ from mnist_pipeline import cli, datasets, outputs, preparation, settings
 
 
 def main():
-    args = cli.parse_paths(__doc__, "raw", "out", "metrics", "timing", flags=cli.TRANSFER_TARGET)
+    args = cli.parse_paths(__doc__, "raw", "out", "metrics", "timing", flags=datasets.TRANSFER_TARGET)
     data, targets, prepare = settings.load(data=datasets.Data, **{"transfer.targets": datasets.TARGETS},
                                            prepare=preparation.Prepare)
     name = datasets.chosen(data, targets, args.transfer_target)

@@ -7,16 +7,16 @@ from mnist_pipeline import cli, outputs, prepared, runtime, settings
 def main():
     args = cli.parse_paths(__doc__, "data", "best", "model", "history", "timing")
     runtime.start(settings.load(runtime=runtime.Runtime))
-    from mnist_pipeline import cnn, model_files, recipes, retraining, training
+    from mnist_pipeline import cnn, model_files, retraining, training
 
     hp = cnn.load_hyperparameters(args.best)
     description = prepared.load_description(args.data)
-    recipe_key = recipes.recipe_key(description.name)
-    retrain, recipe = settings.load(retrain=retraining.Retrain, **{recipe_key: recipes.Recipe})
+    retrain, distortion, epochs = settings.load(retrain=retraining.Retrain,
+                                                **retraining.recipe_keys(description.name))
     runtime.seed(retrain.seed)
     clock = cli.Stopwatch()
     x, y = retraining.training_images(args.data, retrain)
-    model, history = retraining.train(x, y, hp, description, retrain, recipe)
+    model, history = retraining.train(x, y, hp, description, retrain, distortion, epochs)
     clock.mark("train_seconds")
 
     rows = training.history_table(history)

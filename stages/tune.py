@@ -27,7 +27,7 @@ def main():
     from mnist_pipeline import recipes, search, search_identity, search_results
 
     description = prepared.load_description(args.data)
-    recipe = settings.load(**{recipes.recipe_key(description.name): recipes.Recipe})
+    recipe = settings.load(**{f"recipes.{description.name}": recipes.Recipe})
     root = Path(args.workspace) if worker else search_workspace.claim(args.workspace)
     runtime.seed(tune.seed)
     clock = cli.Stopwatch()

@@ -40,7 +40,7 @@ def main():
 
     train, val = prepared.load_split("data/prepared", "train"), prepared.load_split("data/prepared", "val")
     description = prepared.load_description("data/prepared")
-    recipe = settings.load(**{recipes.recipe_key(description.name): recipes.Recipe})
+    recipe = settings.load(**{f"recipes.{description.name}": recipes.Recipe})
     subset = prepared.take_subset(*train, tune.train_subset, tune.seed)
     hypermodels = {"plain": search_space.CnnHyperModel(description),
                    "as retrain": search_space.CnnHyperModel(description, recipe.augmentation, "cosine")}

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import smoke
+from filelock import FileLock
 
 from mnist_pipeline import datasets, sources
 
@@ -12,8 +13,27 @@ MNIST = datasets.DATASETS["mnist"].files
 FASHION_MNIST = datasets.DATASETS["fashion_mnist"].files
 
 
+def built_once(tmp_path_factory, name, build) -> Path:
+    """The directory `build(directory)` fills, built once per test run however many xdist workers ask for it: the
+    first builds it under a lock in the run's shared temporary directory, the others wait and reuse it."""
+    basetemp = tmp_path_factory.getbasetemp()
+    root = basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp
+    target = root / f"built-once-{name}"
+    with FileLock(str(target) + ".lock"):
+        if not (root / f"built-once-{name}.done").exists():
+            shutil.rmtree(target, ignore_errors=True)  # a build that failed half-way
+            target.mkdir()
+            build(target)
+            (root / f"built-once-{name}.done").touch()
+    return target
+
+
 def _raw_dir(tmp_path_factory, name, files, offline_source, needs):
-    target = tmp_path_factory.mktemp(name) / "raw"
+    return built_once(tmp_path_factory, f"raw-{name}", lambda built: _fetch(built / "raw", name, files,
+                                                                             offline_source, needs)) / "raw"
+
+
+def _fetch(target, name, files, offline_source, needs):
     local = os.environ.get(sources.local_dir_variable(name))
     if local:
         source = sources.LocalDirSource(local)
@@ -27,7 +47,6 @@ def _raw_dir(tmp_path_factory, name, files, offline_source, needs):
         if local:
             raise
         pytest.skip(f"{name} could not be fetched here: {error}")
-    return target
 
 
 @pytest.fixture(scope="session")
@@ -73,13 +92,18 @@ def local_data(raw_mnist_dir, raw_fashion_dir):
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, local_data):
-    """The smoke pipeline run once with `dvc repro` and its results committed on main."""
-    repo = smoke.make_scratch_repo(tmp_path_factory.mktemp("smoke") / "repo")
-    env = local_data
-    output = smoke.dvc(repo, "repro", env=env).stdout
-    smoke.git(repo, "add", "--all")
-    smoke.git(repo, "commit", "--quiet", "-m", "smoke results")
-    return repo, output, env
+    """The smoke pipeline run once per test run with `dvc repro` and its results committed on main; each xdist
+    worker gets its own copy (DVC's lock is per repository)."""
+    def build(built):
+        repo = smoke.make_scratch_repo(built / "repo")
+        (built / "repro-output.txt").write_text(smoke.dvc(repo, "repro", env=local_data).stdout)
+        smoke.git(repo, "add", "--all")
+        smoke.git(repo, "commit", "--quiet", "-m", "smoke results")
+
+    built = built_once(tmp_path_factory, "smoke", build)
+    repo = tmp_path_factory.mktemp("smoke") / "repo"
+    shutil.copytree(built / "repo", repo, symlinks=True)
+    return repo, (built / "repro-output.txt").read_text(), local_data
 
 
 @pytest.fixture

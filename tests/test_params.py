@@ -226,21 +226,37 @@ def test_numbers_too_large_for_their_key_are_params_errors(tmp_path, path, value
 
 
 BEST = json.loads((REPO / "models" / "best_hyperparameters.json").read_text())
+EDITS = {
+    "a key missing": (lambda best: {k: v for k, v in best.items() if k != "dense_units"}, "dense_units: missing"),
+    "0 units": (lambda best: {**best, "dense_units": 0}, r"dense_units: 0 is outside \[1, 4096\]"),
+    "an even kernel": (lambda best: {**best, "conv2_kernel": 4}, "conv2_kernel: 4 must be odd"),
+    "a word for a number": (lambda best: {**best, "learning_rate": "fast"},
+                            "learning_rate: expected a finite number, got 'fast'"),
+    "a list": (lambda best: [best], "expected a JSON object of hyperparameters"),
+    "not JSON": (lambda best: "{not json", r"not JSON \(Expecting property name"),
+}
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda best: {k: v for k, v in best.items() if k != "dense_units"}, "dense_units: missing"),
-    (lambda best: {**best, "dense_units": 0}, r"dense_units: 0 is outside \[1, 4096\]"),
-    (lambda best: {**best, "conv2_kernel": 4}, "conv2_kernel: 4 must be odd"),
-    (lambda best: {**best, "learning_rate": "fast"}, "learning_rate: expected a finite number, got 'fast'"),
-    (lambda best: [best], "expected a JSON object of hyperparameters"),
-    (lambda best: "{not json", r"not JSON \(Expecting property name"),
-], ids=["a key missing", "0 units", "an even kernel", "a word for a number", "a list", "not JSON"])
-@pytest.mark.parametrize("stage", ["retrain", "transfer"])
-def test_a_hand_edited_best_hyperparameters_file_is_one_line_before_any_work(tmp_path, stage, edit, message):
+def edited_best(tmp_path, edit):
     best = tmp_path / "best.json"
     edited = edit(BEST)
     best.write_text(edited if isinstance(edited, str) else json.dumps(edited))
+    return best
+
+
+@pytest.mark.parametrize("edit, message", EDITS.values(), ids=EDITS)
+def test_a_hand_edited_best_hyperparameters_file_is_one_line_naming_it_and_the_key(tmp_path, edit, message):
+    from mnist_pipeline import cnn
+
+    best = edited_best(tmp_path, edit)
+    with pytest.raises(ParamsError) as error:
+        cnn.load_hyperparameters(best)
+    assert re.fullmatch(f"{re.escape(str(best))}: {message}.*", str(error.value))
+
+
+@pytest.mark.parametrize("stage", ["retrain", "transfer"])
+def test_the_stages_that_read_it_stop_on_it_before_any_work(tmp_path, stage):
+    best = edited_best(tmp_path, EDITS["an even kernel"][0])
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
     paths = {"retrain": ["--data", "d", "--model", "m", "--history", "h.csv", "--timing", "t.json"],
              "transfer": ["--model", "m", "--data", "d", "--metrics", "m.json", "--results", "r.csv",
@@ -248,5 +264,14 @@ def test_a_hand_edited_best_hyperparameters_file_is_one_line_before_any_work(tmp
     result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), "--best", str(best), *paths],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert re.fullmatch(f"{stage}: error: {re.escape(str(best))}: {message}.*\n", result.stderr)
+    assert re.fullmatch(f"{stage}: error: {re.escape(str(best))}: conv2_kernel: 4 must be odd.*\n", result.stderr)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["best.json", "params.yaml"]
+
+
+def test_the_params_reference_page_matches_params_yaml_and_the_schemas():
+    import change_cost
+
+    assert (REPO / "docs/params.md").read_text() == params_reference.page()
+    graph = change_cost.stages(REPO)
+    assert "| `recipes.mnist.retrain_epochs` | integer in [1, 1000] | `12` | retrain |" in params_reference.page()
+    assert set(params_reference.SCHEMA) == {name for name in DEFAULTS} and graph

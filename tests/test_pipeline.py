@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import smoke
+from helpers import make
 from PIL import Image
 from smoke import STAGES, stages_run
 
 from mnist_pipeline import datasets, inference
 
 pytestmark = pytest.mark.pipeline
+REPO = smoke.REPO
 
 
 def read_json(repo, path):
@@ -121,15 +123,16 @@ def test_predict_on_test_digits_written_as_image_files_matches_the_model_s_test_
         assert abs(np.mean(row == labels) - expected) <= (0.02 if name == "upscaled 4x" else 0.005), name
 
 
-def test_fashion_mnist_runs_end_to_end_names_its_classes_and_reruns_to_the_same_bytes(tmp_path, local_data):
-    """The smoke pipeline on Fashion-MNIST (transferring to MNIST), then the reproduction check: a forced rerun of
-    every stage from an empty search directory leaves dvc.lock byte-identical."""
-    repo = smoke.make_scratch_repo(tmp_path / "repo")
+def test_make_smoke_check_on_fashion_mnist_names_its_classes_and_reruns_the_same(tmp_path, local_data):
+    """`make smoke-check` on Fashion-MNIST (transferring to MNIST): the smoke pipeline, then the reproduction check,
+    a forced rerun of every stage from an empty search directory that must leave dvc.lock byte-identical."""
+    repo = tmp_path / "repo"
     # Lighter than the MNIST smoke run where this test checks nothing (it runs the whole graph twice).
-    smoke.set_params(repo, {"data": {"dataset": "fashion_mnist"}, "tune": {"random": {"max_trials": 1}},
-                            "transfer": {"subsets": [100]}})
-    output = smoke.dvc(repo, "repro", env=local_data).stdout
-    assert stages_run(output) == list(STAGES)
+    settings = ["data.dataset=fashion_mnist", "tune.random.max_trials=1", "transfer.subsets=[100]"]
+    output = make(REPO, "smoke-check", f"SMOKE_ARGS={' '.join(f'--set {s}' for s in settings)} --keep {repo}",
+                  env=local_data).stdout
+    assert output.count("Running stage 'download'") == 2 and output.count("Running stage 'explain'") == 2
+    assert "resuming" not in output and "smoke check passed: two runs gave a byte-identical dvc.lock" in output
     assert smoke.dvc(repo, "status", "--json").stdout.strip() == "{}"
     names = list(datasets.DATASETS["fashion_mnist"].class_names)
     assert read_json(repo, "data/prepared/dataset.json")["class_names"] == names
@@ -144,13 +147,6 @@ def test_fashion_mnist_runs_end_to_end_names_its_classes_and_reruns_to_the_same_
     assert read_json(repo, "metrics/evaluate.json")["tuned"]["test_accuracy"] > 0.3
     assert read_json(repo, "data/transfer/prepared/dataset.json")["name"] == "mnist"
     assert set(read_json(repo, "metrics/transfer.json")) == {"images_100"}
-
-    lock = Path(repo, "dvc.lock").read_bytes()
-    shutil.rmtree(repo / smoke.TUNER_WORKSPACE)
-    output = smoke.dvc(repo, "repro", "--force", env=local_data).stdout
-    assert stages_run(output) == list(STAGES)
-    assert "resuming" not in output
-    assert Path(repo, "dvc.lock").read_bytes() == lock
 
 
 def numbers(tree):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import smoke
 import yaml
+from helpers import make
 from smoke import stages_run
 
 pytestmark = pytest.mark.pipeline
@@ -87,13 +88,6 @@ class SSHServer:
 
     def use_key(self, repo):
         smoke.dvc(repo, "remote", "modify", "--local", "storage", "keyfile", str(self.keyfile))
-
-
-def make(repo, target, env=None, check=True):
-    """The Makefile's own recipe, with this interpreter's environment as the venv (it is not reinstalled)."""
-    venv = Path(sys.prefix)
-    return smoke.run(repo, "make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed-requirements",
-                     target, env=env, check=check)
 
 
 def copy_of(repo, dest) -> Path:
@@ -295,3 +289,4 @@ def test_a_remote_that_does_not_verify_is_not_used(pushed, tmp_path):
     assert result.returncode == 1
     assert result.stdout.endswith("does not verify what it sends, so a corrupt object could reach the workspace "
                                   "(`dvc remote modify storage verify true`); computing everything here\n")
+

@@ -13,6 +13,7 @@ generated from this module by `make report`.
 import argparse
 import fnmatch
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -42,15 +43,19 @@ PARAMS_MAY_NOT = {
 
 
 def stages(repo=REPO) -> dict:
-    """{stage: (file deps, params keys)} as DVC resolves dvc.yaml (templated keys filled in from params.yaml)."""
+    """{stage: (file deps, params keys)} as DVC resolves dvc.yaml (templated keys filled in from params.yaml). A
+    params key that fills in a template of the stage's definition (`recipes.${data.dataset}.space`) counts as read
+    too: changing it changes what the stage depends on."""
     from dvc.repo import Repo
 
+    templated = {name: set(re.findall(r"\$\{([\w.]+)\}", yaml.safe_dump(stage)))
+                 for name, stage in yaml.safe_load(Path(repo, "dvc.yaml").read_text())["stages"].items()}
     found = {}
     with Repo(str(repo)) as dvc:
         for stage in dvc.index.stages:
             files = {dep.def_path for dep in stage.deps if type(dep).__name__ != "ParamsDependency"}
             keys = [key for dep in stage.deps if type(dep).__name__ == "ParamsDependency" for key in dep.params]
-            found[stage.addressing] = (files, keys)
+            found[stage.name] = (files, [*keys, *sorted(templated.get(stage.name, ()))])
     return found
 
 

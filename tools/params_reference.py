@@ -12,6 +12,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
+from mnist_pipeline import cli  # noqa: E402
+
+if __name__ == "__main__":  # before anything imports TensorFlow, whose C++ logs the stages keep out of sight too
+    cli.drop_native_logs()
 from mnist_pipeline import (  # noqa: E402
     baseline_model,
     datasets,
@@ -126,11 +130,15 @@ def page() -> str:
     graph = change_cost.stages(REPO)
     lines = ["# params.yaml, key by key", "",
              "Generated from the schemas the stages check params with (`python tools/params_reference.py`; a test "
-             "fails when this page, params.yaml and the schemas disagree). *Read by* lists the stages whose "
-             "`dvc.yaml` entry declares the key: a change to it reruns those stages, and no other. A value outside "
-             "its range stops the stage that reads it with one line naming the key.", ""]
+             "fails when this page, params.yaml and the schemas disagree). *A change reruns* lists the stages whose "
+             "`dvc.yaml` entry declares the key (or fills a template with it): those stages, and no other. The "
+             "download stages read `download` but do not depend on it: it says where the files come from, not what "
+             "they are (each is pinned by its sha256). The recipes of the datasets `data.dataset` does not name are read "
+             "by no stage until it names them. A value outside its range stops the stage that reads it with one line "
+             "naming the key.", ""]
     for section, schema in SCHEMA.items():
-        lines += [f"## {section}", "", "| key | type and range | committed value | read by |", "|:---|:---|:---|:---|"]
+        lines += [f"## {section}", "", "| key | type and range | committed value | a change reruns |",
+                  "|:---|:---|:---|:---|"]
         for key, what, value in rows(raw[section], schema, section):
             readers = [name for name, (_, keys) in graph.items() if change_cost.reads(key, keys)
                        or any(k.startswith(key + ".") for k in keys)]
@@ -155,4 +163,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -96,6 +96,22 @@ def stage_times():
     return pd.DataFrame(rows)
 
 
+def run_time():
+    """The committed run's stage time in all, and its three longest stages."""
+    rows = []
+    for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]:
+        path = REPO / "metrics/timing" / f"{stage}.json"
+        if path.exists():
+            marks = [v for k, v in json.loads(path.read_text()).items()
+                     if k.endswith("_seconds") and isinstance(v, (int, float))]
+            rows.append((stage, max(marks, default=0.0)))
+    total = sum(seconds for _, seconds in rows)
+    longest = sorted(rows, key=lambda row: -row[1])[:3]
+    return pd.DataFrame([{"stages of the committed run, in all": f"{total // 60:.0f}:{total % 60:02.0f}",
+                          "the longest": ", ".join(f"{stage} {seconds // 60:.0f}:{seconds % 60:02.0f}"
+                                                   for stage, seconds in longest)}])
+
+
 def trials():
     table = pd.read_csv(REPO / "metrics/trials.csv", dtype={"trial": str})
     best = read_json("metrics/tune.json")["best_trial"]
@@ -186,9 +202,24 @@ def data_counts():
         "class").reset_index()
 
 
+def change_cost_modules():
+    """What a one-line edit of each library module costs (tools/change_cost.py)."""
+    import change_cost
+
+    return change_cost.module_table(change_cost.summary(REPO)), None
+
+
+def change_cost_params():
+    import change_cost
+
+    return change_cost.params_table(change_cost.summary(REPO)), None
+
+
 TABLES = {"headline": headline, "per-class": per_class, "export-formats": export_formats, "stage-times": stage_times,
           "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts,
-          "folder-scale": folder_scale, "serve-load": serve_load, "fashion-parity": fashion_parity}
+          "folder-scale": folder_scale, "serve-load": serve_load, "fashion-parity": fashion_parity,
+          "change-cost-modules": change_cost_modules, "change-cost-params": change_cost_params,
+          "run-time": run_time}
 PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")))
 
 
@@ -200,6 +231,8 @@ def render(name) -> str:
         sys.exit(f"table {name}: {Path(missing.filename).relative_to(REPO)} is missing (the page above the table "
                  "names the command that writes it)")
     table, where = found if isinstance(found, tuple) else (found, None)
+    if isinstance(table, str):  # already markdown
+        return table
     return table.to_markdown(index=False, disable_numparse=True) + "\n" + (f"\n{where}.\n" if where else "")
 
 

@@ -1,7 +1,8 @@
 """Scratch copies of this repository that run the smoke pipeline with real DVC.
 
 Used by the pipeline tests, and on its own for the reproduction checks of .ci/run and the pull-request workflow:
-  python tools/smoke.py check                  smoke pipeline, forced rerun from scratch: identical dvc.lock
+  python tools/smoke.py check [--set KEY=VALUE ...] [--keep DIR]
+                                               smoke pipeline, forced rerun from scratch: identical dvc.lock
   python tools/smoke.py lock SOURCE LOCK_OUT   smoke pipeline on another checkout (e.g. the base branch)
   python tools/smoke.py compare BASE HEAD      stages whose inputs did not change must give the same outputs
 """
@@ -107,10 +108,27 @@ def run_smoke(repo) -> bytes:
     return Path(repo, "dvc.lock").read_bytes()
 
 
-def check():
-    """Smoke pipeline, then `dvc repro --force` from an empty search workspace: dvc.lock must not change a byte."""
+def overrides(settings) -> dict:
+    """{"a": {"b": value}} from ["a.b=value", ...], each value read as YAML (as `dvc exp run -S` reads it)."""
+    found = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        *parents, last = key.split(".")
+        node = found
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[last] = yaml.safe_load(value)
+    return found
+
+
+def check(settings=(), keep=None):
+    """Smoke pipeline (with `settings` over the smoke params), then `dvc repro --force` from an empty search
+    workspace: dvc.lock must not change a byte. `keep`: a new directory to leave the scratch repository in."""
     with tempfile.TemporaryDirectory(prefix="mnist-dvc-smoke-") as scratch:
-        repo = make_scratch_repo(scratch)
+        repo = make_scratch_repo(Path(keep) if keep else scratch)
+        if settings:
+            set_params(repo, overrides(settings))
+            git(repo, "commit", "--quiet", "-am", "smoke check settings")
         first = run_smoke(repo)
         shutil.rmtree(repo / TUNER_WORKSPACE)
         print(dvc(repo, "repro", "--force").stdout)
@@ -150,7 +168,10 @@ def compare(base_lock_path, head_lock_path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("check", help="smoke pipeline twice in a scratch copy; dvc.lock must be identical")
+    checking = commands.add_parser("check", help="smoke pipeline twice in a scratch copy; dvc.lock must be identical")
+    checking.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="a param over the smoke params, as `dvc exp run -S` takes it")
+    checking.add_argument("--keep", metavar="DIR", help="run in this new directory and leave it there")
     lock = commands.add_parser("lock", help="smoke pipeline on another checkout's files; save its dvc.lock")
     lock.add_argument("source")
     lock.add_argument("lock_out")
@@ -159,7 +180,7 @@ def main():
     diff.add_argument("head_lock")
     args = parser.parse_args()
     if args.command == "check":
-        check()
+        check(args.set, args.keep)
     elif args.command == "lock":
         lock_of(args.source, args.lock_out)
     else:

@@ -28,7 +28,8 @@ def imported_library_modules(path: Path) -> set:
             elif node.module and node.module.startswith("mnist_pipeline."):
                 names.add(node.module.split(".", 1)[1])
         elif isinstance(node, ast.Import):
-            names.update(alias.name.split(".", 1)[1] for alias in node.names if alias.name.startswith("mnist_pipeline."))
+            names.update(alias.name.split(".", 1)[1] for alias in node.names
+                         if alias.name.startswith("mnist_pipeline."))
     return names
 
 

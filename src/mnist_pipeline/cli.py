@@ -13,9 +13,6 @@ from pathlib import Path
 from . import outputs
 from .errors import PipelineError
 
-# download and prepare: work on the transfer target of data.dataset (params transfer.targets) instead of it.
-TRANSFER_TARGET = {"transfer-target": "the dataset params transfer.targets names for data.dataset"}
-
 
 def parse_paths(description, *names, flags=None):
     """Each name becomes a required `--name PATH` option; dvc.yaml is the one place the paths are written.

@@ -16,6 +16,8 @@ from .prepared import Description
 from .settings import Float, Int, ListOf, ParamsError, Section, Str
 
 FOLDER = "images"  # data.dataset for a folder of your own images (params data.images)
+# download and prepare: work on the transfer target of data.dataset (params transfer.targets) instead of it.
+TRANSFER_TARGET = {"transfer-target": "the dataset params transfer.targets names for data.dataset"}
 
 
 class Pinned(NamedTuple):

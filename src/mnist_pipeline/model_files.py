@@ -6,9 +6,7 @@ import hashlib
 from pathlib import Path
 
 from . import outputs, prepared
-
-ARCHITECTURE_FILE = "model.json"
-WEIGHTS_FILE = "model.weights.h5"
+from .model_format import ARCHITECTURE_FILE, WEIGHTS_FILE
 
 
 def save(directory, model, description: prepared.Description):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import guarded, prepared
 from .errors import PipelineError
-from .model_files import ARCHITECTURE_FILE, WEIGHTS_FILE
+from .model_format import ARCHITECTURE_FILE, WEIGHTS_FILE
 
 SAVED_MODEL_FILE = "saved_model.pb"
 

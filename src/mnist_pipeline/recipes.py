@@ -1,10 +1,13 @@
 """What depends on the data, one recipe per dataset (params recipes.<dataset>): the augmentation retrain (and the
 search's trials) train behind, retrain's epochs, and the search's ranges for the tunable CNN's hyperparameters. The
-stages read the recipe of the dataset their prepared data describes."""
+stages read the recipe of the dataset their prepared data describes: the search all of it, retrain only its
+augmentation and epochs (retraining.py), so that retrain does not depend on the ranges, nor on the code that checks
+them."""
 
 from .augmentation import Augmentation
 from .cnn import Hyperparameters
 from .errors import quote
+from .retraining import EPOCHS
 from .settings import Bool, Float, Int, ParamsError, Section, check_names
 
 
@@ -54,10 +57,5 @@ class SearchSpace:
 
 class Recipe(Section):
     augmentation = Augmentation
-    retrain_epochs = Int(min=1, max=1000)
+    retrain_epochs = EPOCHS
     space = SearchSpace(Hyperparameters.FIELDS)
-
-
-def recipe_key(name):
-    """The params key of the recipe of dataset `name`."""
-    return f"recipes.{name}"

@@ -5,8 +5,9 @@ average of the weights and label smoothing."""
 import numpy as np
 
 from . import augmentation, cnn, inputs, prepared, training
-from .recipes import Recipe
-from .settings import SEED, SUBSET, Bool, Float, Section, Str
+from .settings import SEED, SUBSET, Bool, Float, Int, Section, Str
+
+EPOCHS = Int(min=1, max=1000)  # params recipes.<dataset>.retrain_epochs
 
 
 class Retrain(Section):
@@ -26,13 +27,18 @@ def training_images(data_dir, settings: Retrain):
     return prepared.take_subset(x, y, settings.train_subset, settings.seed)
 
 
-def train(x, y, hp: cnn.Hyperparameters, description, settings: Retrain, recipe: Recipe):
-    """(the trained network, its fit history)."""
+def recipe_keys(dataset):
+    """The keys of the dataset's recipe retrain reads, and their checks."""
+    return {f"recipes.{dataset}.augmentation": augmentation.Augmentation, f"recipes.{dataset}.retrain_epochs": EPOCHS}
+
+
+def train(x, y, hp: cnn.Hyperparameters, description, settings: Retrain, distortion, epochs):
+    """(the trained network, its fit history): `epochs` behind `distortion` (augmentation.Augmentation)."""
     model = cnn.build_from_description(hp, description)
-    steps = augmentation.layers_for(recipe.augmentation) if settings.augment else []
+    steps = augmentation.layers_for(distortion) if settings.augment else []
     trainer = augmentation.with_augmentation(model, steps)
-    schedule = training.learning_rate_for(settings.lr_schedule, hp.learning_rate, recipe.retrain_epochs,
+    schedule = training.learning_rate_for(settings.lr_schedule, hp.learning_rate, epochs,
                                           inputs.batch_count(len(y), hp.batch_size))
     training.compile_model(trainer, schedule, settings.ema_momentum, settings.label_smoothing)
-    history = training.fit(trainer, x, y, batch_size=hp.batch_size, epochs=recipe.retrain_epochs)
+    history = training.fit(trainer, x, y, batch_size=hp.batch_size, epochs=epochs)
     return model, history

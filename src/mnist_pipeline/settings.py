@@ -96,9 +96,6 @@ class Section:
     def __setattr__(self, name, value):
         raise AttributeError(f"settings are read-only: {type(self).__name__}.{name}")
 
-    def __eq__(self, other):
-        return type(self) is type(other) and vars(self) == vars(other)
-
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
