@@ -37,6 +37,12 @@ OP_GROUPS = {"convolutions": ("Conv2D",), "batch norm": ("BatchNorm",), "ReLU an
              "dense layers": ("MatMul",), "augmentation": ("ImageProjectiveTransform",)}
 
 
+def prepared_files(data_dir) -> list:
+    from mnist_pipeline import prepared
+
+    return prepared.data_files(data_dir, "train")
+
+
 def forward_flops(model) -> int:
     """2 x the multiply-adds of the convolutions and dense layers for one image (the rest is a rounding error)."""
     from keras import layers
@@ -330,7 +336,7 @@ def main():
         measure_augmentation_share(args.prepared, args.child_augmentation, args.backend)
     elif args.child_profile:
         measure_profile(args.prepared, args.child_profile)
-    elif not Path(args.prepared, "train.npz").exists():
+    elif not all(path.exists() for path in prepared_files(args.prepared)):
         sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
     elif args.layers:
         per_layer(args)

@@ -1,8 +1,9 @@
 """prepare: read the images of params `data.dataset` (or, with --transfer-target, of its transfer target): the raw
 files download fetched, or a folder of your own images (data.dataset: images, data.images). Keep them as uint8 with
-shape (N, height, width, channels), split them stratified by class (a validation split out of the training images;
-a test split too where a folder gives none), and write the dataset's description (image shape, class names) beside
-the arrays. The test set is only ever read after training: by evaluate, transfer, export and explain."""
+shape (N, height, width, channels), split into train, validation and test (a public dataset as it always was; a
+folder by each image's content, so that a new version of it leaves every image already there in its split), and
+write the dataset's description (image shape, class names) beside the arrays. The test set is only ever read after
+training: by evaluate, transfer, export and explain."""
 
 from mnist_pipeline import cli, datasets, outputs, preparation, settings
 
@@ -18,8 +19,13 @@ def main():
         print("prepare: nothing to prepare (no transfer target for data.dataset)")
         return
     clock = cli.Stopwatch()
-    description, train, test, skipped = preparation.read(name, args.raw, data.images, prepare.seed)
-    counts = preparation.write(args.out, description, train, test, prepare)
+    if name == datasets.FOLDER:
+        description, counts, skipped = preparation.prepare_folder(data.images, prepare, args.out)
+    else:
+        (description, counts), skipped = preparation.prepare_public(datasets.DATASETS[name], args.raw, prepare,
+                                                                    args.out), {}
+    for split, found in counts.items():
+        print(f"{description.title} {split}: {found['count']} examples")
     outputs.write_json(args.metrics, {**counts, **({"skipped": skipped} if skipped else {})})
     if skipped:
         kinds = ", ".join(f"{count} {kind}" for kind, count in skipped["by_reason"].items())

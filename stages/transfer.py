@@ -9,9 +9,10 @@ from mnist_pipeline import cli, outputs, prepared, runtime, settings
 
 
 def main():
-    args = cli.parse_paths(__doc__, "model", "best", "data", "metrics", "results", "timing")
-    runtime.start(settings.load(runtime=runtime.Runtime))
-    from mnist_pipeline import cnn, inputs, model_loading, transfer
+    args = cli.parse_paths(__doc__, "model", "best", "data", "checkpoints", "metrics", "results", "timing")
+    runtime_settings = settings.load(runtime=runtime.Runtime)
+    runtime.start(runtime_settings)
+    from mnist_pipeline import checkpoints, cnn, inputs, model_loading, transfer
 
     comparison, batch_size = settings.load(transfer=transfer.Transfer, **{"evaluate.batch_size": inputs.PREDICT_BATCH})
     hp = cnn.load_hyperparameters(args.best)
@@ -23,11 +24,15 @@ def main():
         print("transfer: no transfer target for this dataset (params transfer.targets)")
         return
     source, _ = model_loading.load(args.model)
-    metrics, rows = transfer.run(source, hp, args.data, comparison, batch_size)
+    done = checkpoints.Checkpoints(args.checkpoints, checkpoints.fingerprint(
+        [repr(comparison), batch_size, repr(hp), repr(runtime_settings)],
+        [*prepared.data_files(args.data, "train", "test"), *model_loading.model_files(args.model)]))
+    metrics, rows = transfer.run(source, hp, args.data, comparison, batch_size, done)
     clock.mark("transfer_seconds")
     outputs.write_json(args.metrics, metrics)
     outputs.write_table(args.results, outputs.table(rows, transfer.COLUMNS))
     clock.write(args.timing)
+    done.finish()
 
 
 if __name__ == "__main__":

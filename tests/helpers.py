@@ -20,4 +20,4 @@ def make(repo, target, *variables, env=None, check=True):
     reinstalled); `variables` as NAME=VALUE."""
     venv = Path(sys.prefix)
     return smoke.run(repo, "make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed-requirements",
-                     *variables, target, env=env, check=check)
+                     "-o", f"{venv}/.installed-requirements-dev", *variables, target, env=env, check=check)

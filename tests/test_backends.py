@@ -16,8 +16,8 @@ TRAINING_STAGES = ["baseline", "tune", "retrain", "evaluate", "transfer", "expor
 
 
 def test_a_keras_backend_in_the_environment_that_the_params_do_not_name_is_refused():
-    result = subprocess.run([sys.executable, "stages/baseline.py", "--data", "no-data", "--model", "m",
-                             "--history", "h", "--metrics", "x", "--timing", "t"],
+    result = subprocess.run([sys.executable, "stages/baseline.py", "--data", "no-data", "--checkpoints", "c",
+                             "--model", "m", "--history", "h", "--metrics", "x", "--timing", "t"],
                             cwd=REPO, env=smoke.environment({"KERAS_BACKEND": "jax"}), capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (

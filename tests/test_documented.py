@@ -19,7 +19,7 @@ SCRIPTS = sorted({found for page in PAGES for found in
 # Where each target of the Makefile runs for real: a test (file::name, smoke size where it would take long), or
 # .ci/run itself.
 RUN_BY = {
-    "setup": ".ci/run",  # `make lint`, its first target, makes the environment
+    "setup": ".ci/run",  # `make lint`, its first target, makes the environment (setup-dev on top of setup)
     "setup-jax": ".ci/run",
     "test": ".ci/run",
     "repro": "test_remote.py::test_a_fresh_clone_pulls_what_the_remote_holds_and_reruns_nothing",
@@ -31,7 +31,9 @@ RUN_BY = {
     "check-lock": "test_documented.py::test_make_lint_check_lock_and_report_pass_on_the_committed_tree",
     "bench": "test_documented.py::test_make_bench_measures_both_networks_on_a_few_hundred_images",
     "smoke-check": "test_pipeline.py::test_make_smoke_check_on_fashion_mnist_names_its_classes_and_reruns_the_same",
-    "lock": "test_documented.py::test_make_lock_would_pin_what_the_in_files_ask_for",
+    "lock": "test_documented.py::test_make_lock_would_pin_what_pyproject_declares",
+    "setup-dev": ".ci/run",
+    "pr-report": "test_pr_report.py::test_make_pr_report_shows_what_a_branch_changes_against_its_base",
 }
 
 
@@ -40,7 +42,8 @@ def test_every_make_target_is_run_somewhere_that_exists():
     ci = (REPO / ".ci/run").read_text()
     for target, where in RUN_BY.items():
         if where == ".ci/run":
-            assert target in ("setup", "test", "setup-jax") and f"make {target}" in ci or target == "setup", target
+            # setup and setup-dev run as what `make lint`, its first target, needs
+            assert target in ("setup", "setup-dev") or f"make {target}" in ci, target
             continue
         file, name = where.split("::")
         assert re.search(rf"^def {name}\(", (REPO / "tests" / file).read_text(), re.M), where
@@ -79,24 +82,37 @@ def test_make_test_fast_runs_the_suite_without_the_pipeline_tests():
     assert re.search(r"\b1 passed\b", result.stdout) and "deselected" in result.stdout
 
 
-def test_make_lock_would_pin_what_the_in_files_ask_for():
-    """The recipe, dry-run (resolving from the index takes minutes), and the committed locks against what the .in
-    files ask for: every package named there pinned at a version that satisfies it."""
+LOCKS = {"requirements.txt": ["serve", "pipeline"], "requirements-dev.txt": ["dev"], "requirements-jax.txt": ["jax"]}
+
+
+def test_make_lock_would_pin_what_pyproject_declares():
+    """The recipe, dry-run (resolving from the index takes minutes), and the committed locks against pyproject.toml:
+    every dependency it declares pinned, in the lock of its extra, at a version in its range; the runtime lock holds
+    no development tool; the locks agree on every package they share."""
+    import tomllib
+
     from packaging.requirements import Requirement
 
     dry = make(REPO, "lock", "-n").stdout
     assert "pip-compile" in dry and "--generate-hashes" in dry
-    for source in sorted(REPO.glob("requirements*.in")):
-        pins = {}
-        for lock in ("requirements.txt", source.with_suffix(".txt").name):
-            pins.update(re.findall(r"^([\w.-]+)==([^\s;\\]+)", (REPO / lock).read_text(), re.M))
-        pins = {name.lower().replace("_", "-"): version for name, version in pins.items()}
-        for line in source.read_text().splitlines():
-            line = line.split("#")[0].strip()
-            if not line or line.startswith("-"):
-                continue
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+    def pins(lock):
+        found = re.findall(r"^([\w.-]+)==([^\s;\\]+)", (REPO / lock).read_text(), re.M)
+        return {name.lower().replace("_", "-"): version for name, version in found}
+
+    locks = {lock: pins(lock) for lock in LOCKS}
+    for lock, extras in LOCKS.items():
+        extras_declared = [line for extra in extras for line in project["optional-dependencies"][extra]]
+        for line in project["dependencies"] + extras_declared:
             wanted = Requirement(line)
-            assert wanted.specifier.contains(pins[wanted.name.lower().replace("_", "-")]), (source.name, line)
+            assert wanted.specifier.contains(locks[lock][wanted.name.lower()]), (lock, line)
+    development = {Requirement(line).name.lower() for line in project["optional-dependencies"]["dev"]}
+    assert not development & set(locks["requirements.txt"])
+    for lock in ("requirements-dev.txt", "requirements-jax.txt"):
+        shared = set(locks[lock]) & set(locks["requirements.txt"])
+        assert {name: locks[lock][name] for name in shared} == {name: locks["requirements.txt"][name]
+                                                                 for name in shared}
 
 
 @pytest.mark.pipeline

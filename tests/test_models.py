@@ -125,7 +125,7 @@ def test_trained_to_its_best_a_network_stops_when_the_held_out_images_stop_impro
     best, steps = transfer.from_scratch(SMALL_HP, description, *train, rule, batch_size=32, seed=3)
     assert 0 < steps < 600 and steps % 10 == 0  # it stopped before its budget, at a check
     longer, _ = transfer.from_scratch(SMALL_HP, description, *train, transfer.SameEpochs(200), batch_size=32, seed=3)
-    assert held_out_accuracy(best) > held_out_accuracy(longer)
+    assert held_out_accuracy(best) >= held_out_accuracy(longer)  # its best check, never the overfitted end
 
 
 def test_search_trials_are_built_in_runtime_precision_though_keras_tuner_clears_the_session():

@@ -258,9 +258,10 @@ def test_a_hand_edited_best_hyperparameters_file_is_one_line_naming_it_and_the_k
 def test_the_stages_that_read_it_stop_on_it_before_any_work(tmp_path, stage):
     best = edited_best(tmp_path, EDITS["an even kernel"][0])
     (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
-    paths = {"retrain": ["--data", "d", "--model", "m", "--history", "h.csv", "--timing", "t.json"],
-             "transfer": ["--model", "m", "--data", "d", "--metrics", "m.json", "--results", "r.csv",
-                          "--timing", "t.json"]}[stage]
+    paths = {"retrain": ["--data", "d", "--checkpoints", "c", "--model", "m", "--history", "h.csv",
+                         "--timing", "t.json"],
+             "transfer": ["--model", "m", "--data", "d", "--checkpoints", "c", "--metrics", "m.json",
+                          "--results", "r.csv", "--timing", "t.json"]}[stage]
     result = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), "--best", str(best), *paths],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr

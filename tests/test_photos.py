@@ -1,6 +1,7 @@
 """Photos prepared like MNIST's digits: real test digits written as files in the ways people send them come back
 as nearly the digits they were; every kind of bad file is one clear error."""
 
+import os
 import struct
 import zlib
 
@@ -118,7 +119,11 @@ def bad_files(tmp_path):
     Image.new("RGB", (8, 8), "red").save(tmp_path / "texture.dds")
     (tmp_path / "odd.dds").write_bytes(odd_dds())
     Image.fromarray(np.zeros((8, 8), np.float32), "F").save(tmp_path / "scan.spi", format="SPIDER")
+    os.mkfifo(tmp_path / "pipe.png")  # a read would wait for a writer for ever
+    (tmp_path / "link.png").symlink_to(tmp_path / "pipe.png")
     return {
+        "pipe.png": "is a FIFO, not a regular file",
+        "link.png": "is a FIFO, not a regular file",
         "empty.png": "is empty",
         "notes.png": "not a PNG, JPEG, GIF, BMP, TIFF or WebP image",
         "texture.dds": "not a PNG, JPEG, GIF, BMP, TIFF or WebP image",
@@ -139,3 +144,40 @@ def test_every_bad_file_is_one_clear_error_naming_it(tmp_path):
         assert "\n" not in str(raised.value)
     with pytest.raises(FileNotFoundError):
         photos.read_grey(tmp_path / "missing.png")
+
+
+def page_with_marks(marks, size=(1500, 2000)):
+    """A white page (a scan at about 200 dpi) with dark square marks (row, column, side)."""
+    page = np.full(size, 255, np.uint8)
+    for row, column, side in marks:
+        page[row:row + side, column:column + side] = 20
+    return page
+
+
+@pytest.mark.parametrize("marks, message", [
+    ([(5, 5, 5), (1490, 1990, 5)], r"only 2 speck\(s\) of dust"),
+    ([(750, 1000, 5)], r"only 1 speck\(s\) of dust"),
+    ([(5, 5, 20), (1470, 1970, 20)], "too thin or too faint to survive scaling"),
+], ids=["two specks in opposite corners", "one speck in the middle", "two blots far apart"])
+def test_a_blank_page_with_dust_is_not_classified(tmp_path, marks, message):
+    Image.fromarray(page_with_marks(marks)).save(tmp_path / "dust.png")
+    with pytest.raises(photos.NoInkError, match=message):
+        prepared(tmp_path / "dust.png")
+
+
+def test_a_digit_on_a_dusty_page_is_cropped_to_the_digit_not_to_the_dust(digits, tmp_path):
+    digit = digits[0][0]
+    page = page_with_marks([(5, 5, 4), (1490, 1990, 4)])
+    page[600:712, 900:1012] = 255 - np.asarray(Image.fromarray(digit).resize((112, 112)))
+    Image.fromarray(page).save(tmp_path / "digit.png")
+    assert np.abs(prepared(tmp_path / "digit.png") - digit / 255.0).mean() < 0.03
+
+
+@pytest.mark.parametrize("image", [Image.new("RGB", (40, 40), "white"), Image.new("RGB", (40, 40), "black"),
+                                   Image.new("RGB", (40, 40), (30, 120, 200)),
+                                   Image.fromarray(page_with_marks([(5, 5, 5), (1490, 1990, 5)]))],
+                         ids=["white", "black", "one colour", "a dusty page"])
+def test_for_a_folder_model_a_uniform_image_is_nothing_to_classify(image):
+    pixels = photos.to_pixels(image, (32, 32, 3))
+    with pytest.raises(photos.NoInkError, match="nothing to classify: the image is uniform"):
+        photos.check_content(pixels)

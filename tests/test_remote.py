@@ -3,9 +3,11 @@ the smoke run's outputs through DVC's SSH remote. `make push`, `make repro` and 
 
 import getpass
 import hashlib
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -290,3 +292,70 @@ def test_a_remote_that_does_not_verify_is_not_used(pushed, tmp_path):
     assert result.stdout.endswith("does not verify what it sends, so a corrupt object could reach the workspace "
                                   "(`dvc remote modify storage verify true`); computing everything here\n")
 
+
+def pushed_to_the_default_local_remote(smoke_run, tmp_path):
+    """(a copy of the smoke repository after `make push` to its default remote, that remote's directory)."""
+    repo, _, env = smoke_run
+    work = copy_of(repo, tmp_path / "clones" / "work")  # the default remote: ../../mnist-dvc-storage from .dvc/
+    make(work, "push")
+    return work, tmp_path / "clones" / "mnist-dvc-storage", env
+
+
+def test_a_listing_that_would_place_a_file_outside_its_output_is_refused_and_nothing_is_placed(smoke_run, tmp_path):
+    """A hash-consistent .dir listing whose members climb out of models/tuned (../../../escaped.txt, and one aimed
+    at the library's own source), in the remote and in dvc.lock, as a one-line change a review could wave through:
+    pull names it in one line, writes nothing outside the output, and the output is computed instead."""
+    work, store, env = pushed_to_the_default_local_remote(smoke_run, tmp_path)
+    lock = yaml.safe_load((work / "dvc.lock").read_text())
+    [out] = [out for out in lock["stages"]["retrain"]["outs"] if out["path"] == "models/tuned"]
+    listing = json.loads((store / "files/md5" / out["md5"][:2] / out["md5"][2:]).read_text())
+    planted = b"planted by a hostile listing\n"
+    planted_md5 = hashlib.md5(planted).hexdigest()
+    (store / "files/md5" / planted_md5[:2]).mkdir(parents=True, exist_ok=True)
+    (store / "files/md5" / planted_md5[:2] / planted_md5[2:]).write_bytes(planted)
+    listing += [{"md5": planted_md5, "relpath": "../../../escaped.txt"},
+                {"md5": planted_md5, "relpath": "../../src/mnist_pipeline/errors.py"}]
+    content = json.dumps(sorted(listing, key=lambda entry: entry["relpath"])).encode()
+    hostile = hashlib.md5(content).hexdigest() + ".dir"
+    (store / "files/md5" / hostile[:2]).mkdir(parents=True, exist_ok=True)
+    (store / "files/md5" / hostile[:2] / hostile[2:]).write_bytes(content)
+    text = (work / "dvc.lock").read_text()
+    (work / "dvc.lock").write_text(text.replace(out["md5"], hostile))
+    smoke.git(work, "commit", "--quiet", "-am", "a new model (the lock line a review waves through)")
+    fresh = tmp_path / "clones" / "fresh"
+    smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
+    errors_before = (fresh / "src/mnist_pipeline/errors.py").read_bytes()
+
+    result = smoke.run(fresh, sys.executable, "tools/pull.py", env=env)
+    [line] = [line for line in result.stdout.splitlines() if "directory listing" in line]
+    assert line.startswith("pull: 1 directory listing(s) from remote 'storage'") and "models/tuned" in line
+    assert "leads outside its output" in line and "nothing of them was placed" in line
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "clones" / "escaped.txt").exists()
+    assert (fresh / "src/mnist_pipeline/errors.py").read_bytes() == errors_before
+    assert not (fresh / "models/tuned").exists()  # computed by dvc repro, not placed from the listing
+
+
+def test_a_remote_holding_a_fifo_is_not_used_and_nothing_hangs(smoke_run, tmp_path):
+    work, store, env = pushed_to_the_default_local_remote(smoke_run, tmp_path)
+    victim = next(path for path in (store / "files/md5").rglob("*") if path.is_file())
+    victim.unlink()
+    os.mkfifo(victim)
+    fresh = tmp_path / "clones" / "fresh"
+    smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
+    start = time.monotonic()
+    result = smoke.run(fresh, sys.executable, "tools/pull.py", env=env, check=False)
+    assert time.monotonic() - start < 60 and result.returncode == 1
+    assert "holds 1 object(s) that are not regular files" in result.stdout and "not used" in result.stdout
+
+
+def test_ctrl_c_during_pull_is_one_line_not_a_traceback(smoke_run, tmp_path):
+    work, _, env = pushed_to_the_default_local_remote(smoke_run, tmp_path)
+    fresh = tmp_path / "clones" / "fresh"
+    smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
+    process = subprocess.Popen([sys.executable, "tools/pull.py"], cwd=fresh, env=smoke.environment(env),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("pull: interrupted")

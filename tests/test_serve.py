@@ -1,21 +1,25 @@
-"""mnist-serve for real: the command started as a subprocess on 127.0.0.1 with a CNN trained on real digits and
-exported to int8, spoken to over HTTP as TensorFlow Serving's clients speak, fed every kind of bad request, and its
-page driven in a real headless Chromium (Debian's chromium and chromium-driver, which .ci/run installs)."""
+"""mnist-serve: the Starlette app driven in-process through Starlette's TestClient (every API rule, every bad
+request), the command started for real on 127.0.0.1 for what only a real server shows (its limits on slow clients,
+its command line), and its page driven in a real headless Chromium (Debian's chromium and chromium-driver, which
+.ci/run installs). The model: a CNN trained on real digits and exported to int8, built once per test run."""
 
 import base64
 import http.client
 import io
 import json
+import resource
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import smoke
+from conftest import built_once
 from helpers import start_runtime
 from PIL import Image
 
@@ -23,16 +27,16 @@ from mnist_pipeline import datasets, inputs, model_files
 
 start_runtime()
 import keras  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
 
-from mnist_pipeline import baseline_model, export, inference, training  # noqa: E402
+from mnist_pipeline import baseline_model, export, inference, serving_app, training  # noqa: E402
 
 SERVE = Path(sys.executable).with_name("mnist-serve")
 PREDICT = Path(sys.executable).with_name("mnist-predict")
 MAX_BODY = 2_000_000
 
 
-@pytest.fixture(scope="module")
-def exported(raw_mnist_dir, tmp_path_factory):
+def train_and_export(root, raw_mnist_dir):
     """The baseline CNN trained 2 epochs on 20 000 real digits (about 98 %), exported as export does: a model
     directory and an int8 .tflite with its dataset.json."""
     mnist = datasets.DATASETS["mnist"]
@@ -44,15 +48,43 @@ def exported(raw_mnist_dir, tmp_path_factory):
     settings = baseline_model.Baseline(conv_filters=(16, 32), kernel_size=3, dense_units=64, dropout=0.0,
                                        learning_rate=2e-3)
     model = baseline_model.build_baseline(settings, description)
-    training.fit(model, inputs.scaled(x[:20000]), y[:20000], batch_size=128, epochs=2, verbose=0)
-    root = tmp_path_factory.mktemp("serve")
+    training.fit(model, x[:20000], y[:20000], batch_size=128, epochs=2, verbose=0)
     model_files.save(root / "model", model, description)
     (root / "export").mkdir()
     with export.fresh_saved_model(model, root / "serving") as saved_model:
         (root / "export" / "int8.tflite").write_bytes(export.tflite_int8(saved_model, inputs.scaled(x[:200])))
     model_files.describe(root / "export", description, ["int8.tflite"])
-    x_test, y_test = mnist.read_split(raw_mnist_dir, "test")
+
+
+@pytest.fixture(scope="session")
+def exported(raw_mnist_dir, tmp_path_factory):
+    """(root of the model files, 64 test images as floats, their labels, the same digits as uint8 28x28)."""
+    root = built_once(tmp_path_factory, "served-model", lambda built: train_and_export(built, raw_mnist_dir))
+    x_test, y_test = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
     return root, inputs.scaled(x_test[:64]), y_test[:64], x_test[:64, ..., 0]
+
+
+class Answers:
+    """What a client sees: (status, parsed JSON or text) of each request, from the app in-process."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def request(self, method, path, body=None, headers=None):
+        response = self.client.request(method, path, content=body, headers=headers or {})
+        kind = response.headers.get("content-type", "")
+        return response.status_code, response.json() if kind.startswith("application/json") else response.text
+
+    def predict(self, body):
+        return self.request("POST", "/v1/models/mnist:predict", json.dumps(body),
+                            {"Content-Type": "application/json"})
+
+
+@pytest.fixture(scope="module")
+def app(exported):
+    service = serving_app.Service(exported[0] / "export" / "int8.tflite", "mnist", threads=2)
+    with TestClient(serving_app.app(service, MAX_BODY, 1.0)) as client:
+        yield Answers(client)
 
 
 def free_port():
@@ -62,11 +94,14 @@ def free_port():
 
 
 class Server:
-    def __init__(self, model, *options):
+    """mnist-serve started as a user starts it; `open_files`: its limit of open file descriptors."""
+
+    def __init__(self, model, *options, open_files=None):
         self.port = free_port()
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))) if open_files else None
         self.process = subprocess.Popen([SERVE, "--model", str(model), "--port", str(self.port), *options],
                                         env=smoke.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True)
+                                        text=True, preexec_fn=limit)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
@@ -107,10 +142,10 @@ def server(exported):
     assert "Traceback" not in output, output
 
 
-def test_status_and_metadata_answer_as_tensorflow_serving_does(server):
-    assert server.request("GET", "/v1/models/mnist") == (200, {"model_version_status": [
+def test_status_and_metadata_answer_as_tensorflow_serving_does(app):
+    assert app.request("GET", "/v1/models/mnist") == (200, {"model_version_status": [
         {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
-    status, metadata = server.request("GET", "/v1/models/mnist/metadata")
+    status, metadata = app.request("GET", "/v1/models/mnist/metadata")
     signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert status == 200 and metadata["model_spec"] == {"name": "mnist", "signature_name": "", "version": "1"}
     [(name, given)] = signature["inputs"].items()
@@ -120,20 +155,26 @@ def test_status_and_metadata_answer_as_tensorflow_serving_does(server):
     assert signature["method_name"] == "tensorflow/serving/predict"
 
 
-def test_predict_in_row_and_columnar_form_gives_the_model_s_own_probabilities(server, exported):
+def test_predict_in_row_and_columnar_form_gives_the_model_s_own_probabilities(app, exported):
     root, images, labels, _ = exported
     runner, _ = inference.open_runner(root / "export" / "int8.tflite", threads=2)
     expected = runner.predict(images)
-    status, rows = server.predict({"instances": images.tolist()})
+    status, rows = app.predict({"instances": images.tolist()})
     assert status == 200 and np.allclose(rows["predictions"], expected, atol=1e-6)
     assert np.mean(np.argmax(rows["predictions"], axis=1) == labels) > 0.9
-    status, columns = server.predict({"inputs": images[:3].tolist()})
+    status, columns = app.predict({"inputs": images[:3].tolist()})
     assert status == 200 and np.allclose(columns["outputs"], expected[:3], atol=1e-6)
-    status, named = server.predict({"instances": [{"input_layer": image} for image in images[:2].tolist()]})
+    status, named = app.predict({"instances": [{"input_layer": image} for image in images[:2].tolist()]})
     assert status == 200 and np.allclose(named["predictions"], expected[:2], atol=1e-6)
-    status, versioned = server.request("POST", "/v1/models/mnist/versions/1:predict",
+    status, versioned = app.request("POST", "/v1/models/mnist/versions/1:predict",
                                        json.dumps({"instances": images[:1].tolist()}))
     assert status == 200 and np.allclose(versioned["predictions"], expected[:1], atol=1e-6)
+    examples = [{"input_layer": image} for image in images[:2].tolist()]
+    status, classified = app.request("POST", "/v1/models/mnist:classify", json.dumps({"examples": examples}))
+    assert status == 200 and [[label for label, _ in ranking] for ranking in classified["result"]] == [
+        [str(i) for i in np.argsort(-row, kind="stable")] for row in expected[:2]]
+    assert np.allclose([[score for _, score in sorted(ranking, key=lambda pair: int(pair[0]))]
+                        for ranking in classified["result"]], expected[:2], atol=1e-6)
 
 
 def multipart(name, content, field="image"):
@@ -143,18 +184,18 @@ def multipart(name, content, field="image"):
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-def test_an_image_file_is_answered_as_mnist_predict_answers_it(server, exported, tmp_path):
+def test_an_image_file_is_answered_as_mnist_predict_answers_it(app, exported, tmp_path):
     root, _, labels, digits = exported
     for i in range(5):
         Image.fromarray(255 - digits[i]).resize((112, 112)).save(tmp_path / f"digit-{i}.png")  # dark on white
-        status, answer = server.request("POST", "/v1/images:classify?top=3",
+        status, answer = app.request("POST", "/v1/images:classify?top=3",
                                         *multipart(f"digit-{i}.png", (tmp_path / f"digit-{i}.png").read_bytes()))
         predicted = subprocess.run([PREDICT, "--json", "--model", str(root / "export" / "int8.tflite"),
                                     str(tmp_path / f"digit-{i}.png")], capture_output=True, text=True, check=True)
         [row] = json.loads(predicted.stdout)
         assert status == 200 and answer == {key: row[key] for key in ("label", "probability", "top")}
     Image.new("L", (40, 40), 255).save(tmp_path / "blank.png")
-    status, answer = server.request("POST", "/v1/images:classify", *multipart("blank.png",
+    status, answer = app.request("POST", "/v1/images:classify", *multipart("blank.png",
                                                                             (tmp_path / "blank.png").read_bytes()))
     assert status == 200 and answer["no_ink"].startswith("no ink found")
 
@@ -172,15 +213,19 @@ BAD = [
     ("a list at the top", [IMAGE], 400, 'either "instances" or "inputs"'),
     ("another input name", {"inputs": {"pixels": [IMAGE]}}, 400, 'this model has one input, "input_layer"'),
     ("too many images", {"instances": [[[[0]]]] * 1001}, 400, "at most 1000 a request"),
+    ("a null after a named instance", {"instances": [{"input_layer": IMAGE}, None]}, 400, "instances[1]: expected"),
+    ("a number after a named instance", {"instances": [{"input_layer": IMAGE}, 5]}, 400, "instances[1]: expected"),
+    ("a list after a named instance", {"instances": [{"input_layer": IMAGE}, ["input_layer"]]}, 400,
+     "instances[1]: expected"),
 ]
 
 
 @pytest.mark.parametrize("body, status, message", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
-def test_a_bad_predict_body_is_a_400_naming_the_problem_and_the_next_request_is_served(server, body, status,
+def test_a_bad_predict_body_is_a_400_naming_the_problem_and_the_next_request_is_served(app, body, status,
                                                                                           message):
-    answer = server.predict(body)
+    answer = app.predict(body)
     assert answer[0] == status and message in answer[1]["error"], answer
-    assert server.predict({"instances": [IMAGE]})[0] == 200
+    assert app.predict({"instances": [IMAGE]})[0] == 200
 
 
 @pytest.mark.parametrize("method, path, body, status, message", [
@@ -191,65 +236,169 @@ def test_a_bad_predict_body_is_a_400_naming_the_problem_and_the_next_request_is_
     ("POST", "/v1/models/digits:predict", b"{}", 404, 'no model named "digits"'),
     ("GET", "/v1/models/digits", None, 404, 'no model named "digits"'),
     ("GET", "/v1/models/mnist/versions/2", None, 404, 'has no version "2"'),
-    ("POST", "/v1/models/mnist:classify", b"{}", 405, "no POST /v1/models/mnist:classify here"),
+    ("POST", "/v1/models/mnist:regress", b"{}", 405, "no POST /v1/models/mnist:regress here"),
     ("GET", "/v2/anything", None, 404, "no GET /v2/anything here"),
     ("POST", "/v1/images:classify", b"not a form", 400, "expected a multipart form"),
 ], ids=["not JSON", "nested 100 000 deep", "not UTF-8", "over the size cap", "unknown model", "unknown model (GET)",
         "unknown version", "unknown method", "unknown path", "not a form"])
-def test_a_bad_request_is_a_4xx_in_json_and_the_next_request_is_served(server, method, path, body, status, message):
-    answer = server.request(method, path, body)
+def test_a_bad_request_is_a_4xx_in_json_and_the_next_request_is_served(app, method, path, body, status, message):
+    answer = app.request(method, path, body)
     assert answer[0] == status and message in answer[1]["error"], answer
-    assert server.predict({"instances": [IMAGE]})[0] == 200
+    assert app.predict({"instances": [IMAGE]})[0] == 200
 
 
 @pytest.mark.parametrize("name, content, message", [
     ("notes.png", b"hello", "not a PNG, JPEG, GIF, BMP, TIFF or WebP image"),
     ("huge.png", None, "pixels is more than the limit"),
 ])
-def test_a_bad_upload_is_a_400_naming_the_file(server, name, content, message):
+def test_a_bad_upload_is_a_400_naming_the_file(app, name, content, message):
     from test_photos import png_header_only
 
     body, headers = multipart(name, content if content is not None else png_header_only(8000, 8000))
-    status, answer = server.request("POST", "/v1/images:classify", body, headers)
+    status, answer = app.request("POST", "/v1/images:classify", body, headers)
     assert status == 400 and answer["error"].startswith(f"{name}: ") and message in answer["error"]
-    status, answer = server.request("POST", "/v1/images:classify", *multipart("x", b"", field="other"))
+    status, answer = app.request("POST", "/v1/images:classify", *multipart("x", b"", field="other"))
     assert status == 400 and "field `image`" in answer["error"]
+
+
+def raw_exchange(port, data: bytes, seconds=10) -> bytes:
+    """What the server sends back on one connection for `data`, until it closes it (or `seconds` pass)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as connection:
+        connection.sendall(data)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            received += b"<still open>"
+        return received
+
+
+def test_a_request_framed_two_ways_is_refused_and_its_connection_closed_before_what_follows_is_read(server):
+    body = json.dumps({"instances": [IMAGE]}).encode()
+    smuggled = b"GET /v1/models/mnist HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    both = (b"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (len(body), len(body))
+            + body + b"\r\n0\r\n\r\n")
+    answer = raw_exchange(server.port, both + smuggled)
+    assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length and Transfer-Encoding" in answer
+    assert answer.count(b"HTTP/1.1") == 1 and not answer.endswith(b"<still open>")  # nothing behind it answered
+
+
+def drip(port, stop, answers):
+    """A client that sends its request line a byte every 0.2 s and records what it gets back."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            connection.settimeout(0.2)
+            got = b""
+            for byte in b"GET /v1/models/mnist HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"x" * 1000:
+                if stop.is_set():
+                    break
+                try:
+                    connection.send(bytes([byte]))
+                    got += connection.recv(4096)
+                    if got and got.endswith(b"\n"):
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+            answers.append(got)
+    except OSError as error:
+        answers.append(str(error).encode())
+
+
+def test_slow_headers_are_cut_off_the_connections_capped_and_well_behaved_clients_served(exported):
+    """300 clients dripping their headers at a server allowed 128 open files and 40 connections: each is answered
+    503 at once (past the cap) or 408 at the header deadline and closed, the log stays short, and a client that asks
+    properly is answered while they drip and after."""
+    served = Server(exported[0] / "export" / "int8.tflite", "--header-seconds", "1", "--max-connections", "40",
+                    open_files=128)
+    stop, answers = threading.Event(), []
+    clients = [threading.Thread(target=drip, args=(served.port, stop, answers)) for _ in range(300)]
+    try:
+        start = time.monotonic()
+        for client in clients:
+            client.start()
+        time.sleep(0.5)
+        assert served.predict({"instances": [IMAGE]})[0] in (200, 503)
+        for client in clients:
+            client.join(timeout=20)
+        assert time.monotonic() - start < 15 and len(answers) == 300
+        statuses = [answer[:12] for answer in answers]
+        assert all(s in (b"HTTP/1.1 408", b"HTTP/1.1 503") for s in statuses), set(statuses)
+        assert b"HTTP/1.1 408" in statuses and b"HTTP/1.1 503" in statuses
+        assert served.predict({"instances": [IMAGE]})[0] == 200
+    finally:
+        stop.set()
+        output = served.stop()
+    assert "Traceback" not in output and len(output.splitlines()) < 20, output[-3000:]
+
+
+def test_a_big_upload_is_decoded_off_the_event_loop_and_one_past_the_pixel_cap_is_refused_unread(server, tmp_path):
+    rng = np.random.default_rng(0)
+    big = io.BytesIO()
+    blocks = rng.integers(0, 255, (95, 95), dtype=np.uint8)  # 3.6 M pixels that compress to fit the body cap
+    Image.fromarray(np.kron(blocks, np.ones((20, 20), np.uint8))).save(big, format="PNG")
+    huge = io.BytesIO()
+    Image.new("L", (6300, 6300), 255).save(huge, format="PNG")  # 40 M pixels in a few KB
+
+    status, answer = server.request("POST", "/v1/images:classify", *multipart("huge.png", huge.getvalue()))
+    assert status == 400 and "6300x6300 pixels is more than the limit of 4000000" in answer["error"]
+    results = {}
+
+    def upload():
+        results["upload"] = server.request("POST", "/v1/images:classify", *multipart("big.png", big.getvalue()))
+
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    time.sleep(0.05)
+    waits = []
+    while uploading.is_alive():
+        start = time.monotonic()
+        assert server.request("GET", "/v1/models/mnist")[0] == 200
+        waits.append(time.monotonic() - start)
+    uploading.join()
+    assert results["upload"][0] == 200
+    assert waits and max(waits) < 0.5, waits  # status answered while the upload decoded
+
+
+def test_a_host_it_does_not_answer_to_is_refused(server):
+    assert server.request("GET", "/v1/models/mnist", headers={"Host": "evil.example"})[0] == 400
+    assert server.request("GET", "/v1/models/mnist", headers={"Host": f"localhost:{server.port}"})[0] == 200
 
 
 def test_a_client_that_sends_its_body_too_slowly_gets_a_408_and_others_are_served_meanwhile(server):
     body = json.dumps({"instances": [IMAGE]}).encode()
     slow = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    slow.sendall(b"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    slow.sendall(b"POST /v1/models/mnist:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
     assert server.predict({"instances": [IMAGE]})[0] == 200  # served while the slow one waits
     answer = b""
     start = time.monotonic()
-    while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
-        answer += slow.recv(4096)
+    while chunk := slow.recv(4096):
+        answer += chunk
     slow.close()
     assert time.monotonic() - start < 5
     assert answer.startswith(b"HTTP/1.1 408") and b'"the body did not arrive within 1 s"' in answer
 
 
-def test_random_bodies_never_get_a_5xx(server):
+def test_random_bodies_never_get_a_5xx(app):
     rng = np.random.default_rng(0)
     shapes = [b"{", b'{"instances": ', b'{"inputs": {"input_layer": ', b"[", b'"', b"1e999", b"-", b"null", b"true",
               b"{}", b"[]", b",", b"]", b"}", b'"instances"', b":", b"0.5", b"\xc3\x28"]
     for _ in range(150):
         body = b"".join(shapes[i] for i in rng.integers(0, len(shapes), rng.integers(1, 30)))
-        status, answer = server.request("POST", "/v1/models/mnist:predict", body)
+        status, answer = app.request("POST", "/v1/models/mnist:predict", body)
         assert 400 <= status < 500 and "error" in answer, (body, status, answer)
 
 
 def test_a_model_directory_is_served_too(exported):
     root, images, _, _ = exported
-    served = Server(root / "model")
-    try:
-        status, rows = served.predict({"instances": images[:4].tolist()})
-        reference = inference.open_runner(root / "model", threads=2)[0].predict(images[:4])
-        assert status == 200 and np.allclose(rows["predictions"], reference, atol=1e-5)
-    finally:
-        served.stop()
+    with TestClient(serving_app.app(serving_app.Service(root / "model", "mnist"), MAX_BODY, 1.0)) as client:
+        status, rows = Answers(client).predict({"instances": images[:4].tolist()})
+    reference = inference.open_runner(root / "model", threads=2)[0].predict(images[:4])
+    assert status == 200 and np.allclose(rows["predictions"], reference, atol=1e-5)
 
 
 def chromium():
@@ -362,3 +511,37 @@ def test_a_file_dropped_while_a_drawing_is_asked_keeps_its_answer_when_the_drawi
     WebDriverWait(page, 20).until(lambda _: page.execute_script("return window.lateAnswerHandled"))
     assert label.get_attribute("data-state") == "answered" and label.text == answer["label"]
     assert page.find_element(By.CSS_SELECTOR, "#top .row").text.startswith(f"{answer['label']} ")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--max-connections", "0"], "--max-connections must be at least 1"),
+    (["--body-seconds", "nan"], "--body-seconds must be a positive number of seconds"),
+    (["--header-seconds", "inf"], "--header-seconds must be a positive number of seconds"),
+    (["--name", ""], "a model name is 1-64 letters"),
+    (["--name", ".."], "a model name is 1-64 letters"),
+    (["--name", "a/b"], "a model name is 1-64 letters"),
+    (["--port", "70000"], "--port must be 0-65535"),
+], ids=["no threads", "no connections", "nan seconds", "endless headers", "empty name", "dot-dot name", "a slash",
+        "port too high"])
+def test_a_bad_option_is_one_usage_line_naming_it(capsys, arguments, message):
+    from mnist_pipeline import serve
+
+    with pytest.raises(SystemExit) as stopped:
+        serve.parse_args(arguments)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_port_0_serves_on_a_free_port_and_says_which(exported):
+    process = subprocess.Popen([SERVE, "--model", str(exported[0] / "export" / "int8.tflite"), "--port", "0"],
+                               env=smoke.environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        assert port != 0 and "as model \"mnist\"" in line
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/v1/models/mnist")
+        assert connection.getresponse().status == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)

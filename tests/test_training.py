@@ -93,13 +93,12 @@ def test_random_erasing_replaces_a_rectangle_of_each_image_with_noise_with_its_p
 
 
 @pytest.mark.parametrize("validation_dtype", ["uint8", "float32"])  # float images are already scaled
-def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_mnist_dir, monkeypatch,
-                                                                            validation_dtype):
+def test_images_on_disk_train_and_validate_batch_by_batch_never_loaded_whole(raw_mnist_dir, tmp_path,
+                                                                           validation_dtype):
     x, y = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
-    (x_train, y_train), (x_val, y_val) = (x[:5000], y[:5000]), (x[5000:], y[5000:])  # each ends in a partial batch
-    validation = (x_val if validation_dtype == "uint8" else inputs.scaled(x_val), y_val)
-    float_bytes = 4 * (x_train.size + x_val.size)
-    monkeypatch.setattr(training, "SCALED_AT_ONCE_BYTES", float_bytes - 1)
+    np.save(tmp_path / "x.npy", x[:5000])  # as prepare stores a split: read memory-mapped
+    x_train, y_train = np.load(tmp_path / "x.npy", mmap_mode="r"), y[:5000]  # each ends in a partial batch
+    validation = (x[5000:] if validation_dtype == "uint8" else inputs.scaled(x[5000:]), y[5000:])
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -107,8 +106,24 @@ def test_images_too_many_to_scale_at_once_train_and_validate_batch_by_batch(raw_
     history = training.fit(model, x_train, y_train, batch_size=256, epochs=2, validation_data=validation, verbose=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak < 4 * x_val.size  # no float copy of either split (Keras' own bookkeeping takes about 5 MB)
+    assert peak < 4 * x_train.size  # no float copy of the training split (Keras' own bookkeeping takes about 5 MB)
     assert history.history["accuracy"][-1] > 0.5  # it learns (chance: 0.1)
     # Validation saw every image once: its accuracy is the trained model's on all of them.
     assert history.history["val_accuracy"][-1] == pytest.approx(
-        model.evaluate(inputs.scaled(x_val), y_val, verbose=0)[1], abs=1e-6)
+        model.evaluate(inputs.scaled(x[5000:]), y[5000:], verbose=0)[1], abs=1e-6)
+
+
+def test_each_epoch_draws_its_own_order_from_the_seed_and_its_number_whatever_came_before():
+    x, y = np.arange(1000, dtype=np.uint8).reshape(1000, 1, 1, 1) % 251, np.arange(1000)
+    batches = training.ScaledBatches(x, y, batch_size=100, seed=7)
+
+    def epoch(number):
+        batches.start_epoch(number)
+        return np.concatenate([batches[i][1] for i in range(len(batches))])
+
+    first, second, again = epoch(0), epoch(1), epoch(0)
+    assert sorted(first) == list(range(1000)) and not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, again)  # epoch 0's order, even after epoch 1 was drawn
+    other = training.ScaledBatches(x, y, batch_size=100, seed=8)
+    other.start_epoch(0)
+    assert not np.array_equal(np.concatenate([other[i][1] for i in range(len(other))]), first)

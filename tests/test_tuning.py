@@ -12,11 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import smoke
 import yaml
 
-from mnist_pipeline import datasets, inputs, preparation, prepared, search_settings, search_workers, search_workspace
+from mnist_pipeline import datasets, preparation, prepared, search_settings, search_workers, search_workspace
 from mnist_pipeline.errors import PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,8 +35,8 @@ def tiny_prepared(raw_mnist_dir, tmp_path_factory):
     mnist = datasets.DATASETS["mnist"]
     images, labels = mnist.read_split(raw_mnist_dir, "train")
     out = tmp_path_factory.mktemp("prepared")
-    for split, rows in (("train", slice(0, 600)), ("val", slice(600, 800))):
-        preparation.save_arrays(out / f"{split}.npz", x=inputs.scaled(images[rows]), y=labels[rows].astype("int64"))
+    for split, rows in (("train", np.arange(0, 600)), ("val", np.arange(600, 800))):
+        preparation.write_split(out, split, images, rows, labels[rows])
     prepared.save_description(out, mnist.describe())
     return out
 
@@ -317,7 +318,8 @@ def test_the_search_records_what_its_fingerprint_covers(tiny_prepared, tmp_path)
     assert identity["backend"]["intra_op_threads"] == identity["params"]["runtime"]["threads"]
     recipe = yaml.safe_load((REPO / "params.yaml").read_text())["recipes"]["mnist"]  # tune.augment is on by default
     assert identity["params"]["augmentation"] == recipe["augmentation"]
-    assert sorted(identity["data"]) == ["dataset.json", "train.npz", "val.npz"]
+    assert sorted(identity["data"]) == ["dataset.json", "train_images.npy", "train_labels.npy", "val_images.npy",
+                                        "val_labels.npy"]
 
 
 def leaves(tree, path=()):
@@ -333,7 +335,7 @@ def test_changing_any_input_changes_the_fingerprint(tiny_prepared, monkeypatch):
 
     tune, runtime_settings, recipe = settings.load(REPO / "params.yaml", tune=search_settings.Tune,
                                                    runtime=runtime.Runtime, **{"recipes.mnist": recipes.Recipe})
-    files = [tiny_prepared / "train.npz", tiny_prepared / "val.npz"]
+    files = prepared.data_files(tiny_prepared, "train", "val")
     identity = search_identity.search_identity(tune, recipe.space, runtime_settings, recipe.augmentation, files)
     assert "mnist_pipeline.runtime" in identity["code"] and "mnist_pipeline.prepared" in identity["code"]
     assert identity["params"]["tune"]["random"] == {"max_trials": 10} and "space" in identity["params"]["tune"]
@@ -462,12 +464,12 @@ def test_a_stopped_worker_is_named_within_the_silence_limit_and_the_rerun_finish
 
 
 def test_keras_tuner_internals_the_oracle_needs_are_checked_with_the_pinned_version_named():
-    pinned = re.search(r"^keras-tuner\[bayesian\]==(\S+)", (REPO / "requirements.in").read_text(), re.M).group(1)
+    pinned = re.search(r"^keras-tuner==(\S+)", (REPO / "requirements.txt").read_text(), re.M).group(1)
     assert pinned == search_workers.KERAS_TUNER_TESTED
     assert set(search_workers.oracle_service()) == {"get_service_grpc", "OracleServicer"}
     missing = "keras_tuner.src.protos.get_service_of_another_release"
     with pytest.raises(PipelineError, match=rf"^keras-tuner \S+ has no {missing}, which a distributed search .* "
-                                            rf"keras-tuner {re.escape(pinned)} \(requirements.in\): install"):
+                                            rf"keras-tuner {re.escape(pinned)} \(requirements.txt\): install"):
         search_workers.oracle_service({"keras_tuner.src.protos": "get_service_of_another_release"})
 
 

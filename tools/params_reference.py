@@ -133,9 +133,9 @@ def page() -> str:
              "fails when this page, params.yaml and the schemas disagree). *A change reruns* lists the stages whose "
              "`dvc.yaml` entry declares the key (or fills a template with it): those stages, and no other. The "
              "download stages read `download` but do not depend on it: it says where the files come from, not what "
-             "they are (each is pinned by its sha256). The recipes of the datasets `data.dataset` does not name are read "
-             "by no stage until it names them. A value outside its range stops the stage that reads it with one line "
-             "naming the key.", ""]
+             "they are (each is pinned by its sha256). The recipes of the datasets `data.dataset` does not name are "
+             "read by no stage until it names them. A value outside its range stops the stage that reads it with one "
+             "line naming the key.", ""]
     for section, schema in SCHEMA.items():
         lines += [f"## {section}", "", "| key | type and range | committed value | a change reruns |",
                   "|:---|:---|:---|:---|"]

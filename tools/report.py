@@ -16,7 +16,8 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-TABLE = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+# In dvc.yaml the markers are YAML comments: `# <!-- table: NAME -->` ... `# <!-- /table -->`.
+TABLE = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)((?:# )?<!-- /table -->)", re.S)
 
 
 def read_json(path):
@@ -30,23 +31,54 @@ def percent(value, digits=2):
 def headline():
     evaluate, tune, export = (read_json(f"metrics/{name}.json") for name in ("evaluate", "tune", "export"))
     transfer, test_count = read_json("metrics/transfer.json"), read_json("metrics/data.json")["test"]["count"]
+
+    def errors(model):
+        return round((1 - evaluate[model]["test_accuracy"]) * test_count)
+
+    calibration = evaluate["tuned_calibration"]
     rows = [
         ("baseline (the notebook's CNN), test accuracy",
-         f"{percent(evaluate['baseline']['test_accuracy'])} ({evaluate['baseline']['test_errors']} errors of "
-         f"{test_count:,})"),
+         f"{percent(evaluate['baseline']['test_accuracy'])} ({errors('baseline')} errors of {test_count:,})"),
         ("tuned (the search's best, retrained), test accuracy",
-         f"{percent(evaluate['tuned']['test_accuracy'])} ({evaluate['tuned']['test_errors']} errors)"),
+         f"{percent(evaluate['tuned']['test_accuracy'])} ({errors('tuned')} errors)"),
+        ("tuned: expected calibration error on the test set, as trained / with its temperature",
+         f"{percent(calibration['ece_as_trained'])} / {percent(calibration['ece_with_temperature'])}"),
         ("search: best validation accuracy",
          f"{percent(tune['best_val_accuracy'])} (trial {tune['best_trial']} of {tune['trials_completed']}, "
          f"{tune['algorithm']} search, {tune['epochs_spent']} epochs in all)"),
         ("TFLite int8 against float32",
-         f"{export['int8_size_reduction']:.2f}x smaller, {export['int8_minus_float32_points']:+.2f} points "
+         f"{export['int8_size_reduction']:.2f}x smaller, "
+         f"{100 * (export['tflite_int8']['test_accuracy'] - export['tflite_float32']['test_accuracy']):+.2f} points "
          f"({percent(export['tflite_int8']['test_accuracy'])})"),
         *((f"transfer {transfer_route()}, {name.split('_')[1]} images: fine-tuned / from scratch (to its best)",
            f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} "
            f"({100 * result['gain']:+.2f} points)") for name, result in transfer.items()),
     ]
     return pd.DataFrame(rows, columns=["result", "committed run"])
+
+
+def artifacts():
+    """dvc.yaml's model registry entries (docs/registry.md), their meta from the committed metrics."""
+    from mnist_pipeline.datasets import DATASETS
+
+    evaluate, export = read_json("metrics/evaluate.json"), read_json("metrics/export.json")
+    dataset = yaml.safe_load((REPO / "params.yaml").read_text())["data"]["dataset"]
+    title = DATASETS[dataset].title if dataset in DATASETS else "a folder of your own images"
+    entries = {
+        "tuned-model": {"path": "models/tuned", "type": "model",
+                        "desc": "The search's best network retrained: a Keras model directory (model.json, "
+                                "model.weights.h5, dataset.json)",
+                        "labels": ["keras", "cnn", dataset],
+                        "meta": {"dataset": title, "test_accuracy": evaluate["tuned"]["test_accuracy"]}},
+        "exported-model": {"path": "models/export", "type": "model",
+                           "desc": "The tuned network for serving and devices: float32.tflite, int8.tflite and "
+                                   "dataset.json",
+                           "labels": ["tflite", "int8", "float32", dataset],
+                           "meta": {"dataset": title,
+                                    "int8_test_accuracy": export["tflite_int8"]["test_accuracy"],
+                                    "float32_test_accuracy": export["tflite_float32"]["test_accuracy"]}},
+    }
+    return yaml.safe_dump({"artifacts": entries}, sort_keys=False, width=120)
 
 
 def transfer_route():
@@ -219,8 +251,8 @@ TABLES = {"headline": headline, "per-class": per_class, "export-formats": export
           "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts,
           "folder-scale": folder_scale, "serve-load": serve_load, "fashion-parity": fashion_parity,
           "change-cost-modules": change_cost_modules, "change-cost-params": change_cost_params,
-          "run-time": run_time}
-PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")))
+          "run-time": run_time, "artifacts": artifacts}
+PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")), "dvc.yaml")
 
 
 def render(name) -> str:

@@ -41,6 +41,7 @@ class Dataset(NamedTuple):
     # predict: the side of the square box the object of a photo is scaled into, inside the image, as the dataset's
     # own images were made (MNIST: digits in 20x20 of 28x28). None: photos cannot be prepared like its images.
     photo_box: int | None
+    drawn: bool  # its images are strokes drawn on a plain ground (digits): the server's page offers a canvas
 
     def describe(self) -> Description:
         return Description(self.name, self.title, tuple(self.image_shape), tuple(self.class_names))
@@ -118,7 +119,7 @@ DATASETS = {dataset.name: dataset for dataset in (
             Pinned("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008),
             Pinned("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
             Pinned("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008)),
-        gzipped_on_mirrors=True, format="idx", photo_box=20),
+        gzipped_on_mirrors=True, format="idx", photo_box=20, drawn=True),
     Dataset(
         name="fashion_mnist", title="Fashion-MNIST", image_shape=(28, 28, 1),
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -128,20 +129,20 @@ DATASETS = {dataset.name: dataset for dataset in (
             Pinned("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 60008),
             Pinned("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 7840016),
             Pinned("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008)),
-        gzipped_on_mirrors=True, format="idx", photo_box=28),
+        gzipped_on_mirrors=True, format="idx", photo_box=28, drawn=False),
     Dataset(
         name="cifar10", title="CIFAR-10", image_shape=(32, 32, 3),
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         # The official binary archive, kept as it is (the pin is of the archive; prepare reads it directly).
         files={CIFAR_ARCHIVE: Pinned("c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171)},
-        gzipped_on_mirrors=False, format="cifar", photo_box=None),
+        gzipped_on_mirrors=False, format="cifar", photo_box=None, drawn=False),
 )}
 DATASET_NAMES = [*DATASETS, FOLDER]
 
 
 class Images(Section):
     """A folder of your own images (params data.images; folders.py reads it)."""
-    folder = Str()
+    folder = Str()  # inside the repository, versioned with `dvc add`
     title = Str()
     image_shape = ListOf(Int(min=1, max=1024), min_length=3)  # height, width, 1 (grey) or 3 (RGB) channels
     test_fraction = Float(min=0, max=0.5, min_exclusive=True)
@@ -149,6 +150,10 @@ class Images(Section):
     max_pixels = Int(min=1, max=1_000_000_000)
 
     def fits(self, key):
+        parts = Path(self.folder).parts
+        if not parts or Path(self.folder).is_absolute() or ".." in parts:
+            raise ParamsError(f"{key}.folder: {self.folder!r} is not a folder inside the repository: give a path "
+                              "relative to it (data/images, say), versioned with `dvc add`")
         shape = self.image_shape
         if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 8:
             raise ParamsError(f"{key}.image_shape: expected [height, width, channels], at least 8x8, with 1 (grey) "

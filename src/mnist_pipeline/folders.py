@@ -1,22 +1,26 @@
 """Your own images: a folder of class folders (`<folder>/<class>/*`, or `<folder>/train/<class>/*` and
-`<folder>/test/<class>/*` to give the split), read into the same uint8 arrays prepare writes for every dataset. The
-class names are the folder names, in sorted order.
+`<folder>/test/<class>/*` to give the test split), read image by image into rows of one uint8 array on disk, so that
+a folder of any size needs memory for one image at a time. The class names are the folder names, in sorted order.
 
-Each file is checked on its own: what is not a PNG, JPEG, GIF, BMP, TIFF or WebP image, cannot be decoded, has more
-pixels than the limit, repeats another file byte for byte, or is the same file as one in another class, is a bad
-image; a class folder left with none is an empty class. `on_bad` says what happens: "error" stops at the first with
-one line naming it, "skip" leaves it out and reports it (prepare writes the report into metrics/data.json). Fewer
-than two classes is an error either way. Every image is converted to one shape (photos.to_pixels)."""
+Every file is read through guarded.py: regular files only, at most guarded.IMAGE_BYTES, within a deadline; hidden
+files (names starting with a dot: .DS_Store, Thumbs.db's kin) are passed over, and a file or class folder that is a
+link leading outside the folder is not followed. Each file is then checked on its own: what is not a PNG, JPEG, GIF,
+BMP, TIFF or WebP image, cannot be decoded, has more pixels than the limit, repeats another file byte for byte, or is
+the same file as one in another class, is a bad image; a class folder left with none is an empty class. `on_bad` says
+what happens: "error" stops at the first with one line naming it, "skip" leaves it out and reports it (prepare writes
+the report into metrics/data.json). Every image is converted to one shape (photos.to_pixels); an animated GIF gives
+its first frame."""
 
 import hashlib
 import io
+import os
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from . import photos, splitting
+from . import guarded, photos
 from .errors import PipelineError
 
 SPLITS = ("train", "test")
@@ -27,72 +31,116 @@ class FolderError(PipelineError):
     pass
 
 
-class Images(NamedTuple):
+class Scan(NamedTuple):
     class_names: tuple
-    splits: dict  # "train" (and "test", when the folder gives the split) -> (uint8 images, int64 labels)
-    skipped: dict  # the report of what was left out (empty when nothing was)
+    paths: list  # every candidate image file
+    labels: np.ndarray  # its class, an index into class_names
+    given: list  # the split its folder gives it ("train" or "test"), or None where the folder gives none
+    bad: list  # (path, reason, kind) of what was left out while looking
 
 
-def read(folder, image_shape, max_pixels, on_bad) -> Images:
+class Decoded(NamedTuple):
+    """What read() found, row by row of the array it wrote (row i holds the pixels of scan.paths[i])."""
+    scan: Scan
+    kept: np.ndarray  # bool: the row holds a usable image
+    digests: list  # sha256 of each file's bytes (None where it could not be read)
+    bad: list
+
+
+def scan(folder, on_bad) -> Scan:
     folder = Path(folder)
-    layout = _layout(folder)
-    classes = sorted({path.name for split_dir in layout.values() for path in _subdirectories(split_dir)})
-    files = {split: [(path, label) for label, name in enumerate(classes) for path in _files(split_dir / name)]
-             for split, split_dir in layout.items()}
-    bad, stray = [], [path for split_dir in layout.values() for path in split_dir.iterdir()
-                      if not path.is_dir() and not path.name.startswith(".")]
-    for path in stray:
-        _bad(bad, on_bad, path, "not in a class folder", "not in a class folder")
-    count = sum(len(found) for found in files.values())
-    images = np.zeros((count, *image_shape), np.uint8)
-    labels, kept, seen, order = np.zeros(count, np.int64), np.zeros(count, bool), {}, []
-    for index, (path, label) in enumerate(found for split in layout for found in files[split]):
-        order.append(path)
-        labels[index] = label
+    if not folder.is_dir():
+        raise FolderError(f"{folder}: no such folder (put your images in <folder>/<class>/, then `dvc add` it)")
+    root = folder.resolve()
+    bad = []
+    layout = _layout(folder, root, bad, on_bad)
+    classes = sorted({path.name for _, class_dirs in layout.values() for path in class_dirs})
+    paths, labels, given = [], [], []
+    for split, (split_dir, _) in layout.items():
+        for label, name in enumerate(classes):
+            for path in _files(split_dir / name, root, bad, on_bad):
+                paths.append(path)
+                labels.append(label)
+                given.append(split if len(layout) > 1 else None)
+        for path in sorted(split_dir.iterdir()):
+            if not path.name.startswith(".") and not path.is_dir():
+                _bad(bad, on_bad, path, "not in a class folder", "not in a class folder")
+    return Scan(tuple(classes), paths, np.array(labels, np.int64), given, bad)
+
+
+def read(folder, image_shape, max_pixels, on_bad, rows_path) -> Decoded:
+    """Decode every image of `folder` into rows_path, a new .npy of shape (candidate files, *image_shape)."""
+    found = scan(folder, on_bad)
+    rows = np.lib.format.open_memmap(rows_path, mode="w+", dtype=np.uint8, shape=(len(found.paths), *image_shape))
+    kept, digests, seen, bad = np.zeros(len(found.paths), bool), [None] * len(found.paths), {}, list(found.bad)
+    for index, (path, label) in enumerate(zip(found.paths, found.labels)):
         try:
-            content = path.read_bytes()
-            images[index] = photos.decode(io.BytesIO(content), path, lambda image: photos.to_pixels(image, image_shape),
-                                          max_pixels)
+            content = guarded.read_bytes(path, guarded.IMAGE_BYTES)
+            rows[index] = photos.decode(io.BytesIO(content), path,
+                                        lambda image: photos.to_pixels(image, image_shape), max_pixels)
         except (photos.PhotoError, OSError) as error:
             reason = str(error).removeprefix(f"{path}: ")
             _bad(bad, on_bad, path, reason, "over the pixel limit" if "more than the limit" in reason else "unreadable")
             continue
-        digest = hashlib.sha256(content).hexdigest()
+        digest = hashlib.sha256(content).digest()
+        digests[index] = digest
         if digest in seen:
             first = seen[digest]
-            if labels[first] != label:  # one image, two labels: neither can be trusted
+            if found.labels[first] != label:  # one image, two labels: neither can be trusted
                 kept[first] = False
-                _bad(bad, on_bad, order[first], f"the same file as {path}, in another class", "conflicting labels")
-                _bad(bad, on_bad, path, f"the same file as {order[first]}, in another class", "conflicting labels")
+                _bad(bad, on_bad, found.paths[first], f"the same file as {path}, in another class",
+                     "conflicting labels")
+                _bad(bad, on_bad, path, f"the same file as {found.paths[first]}, in another class",
+                     "conflicting labels")
             else:
-                _bad(bad, on_bad, path, f"the same file as {order[first]}", "duplicate")
+                _bad(bad, on_bad, path, f"the same file as {found.paths[first]}", "duplicate")
             continue
         seen[digest] = index
         kept[index] = True
-    return _by_class(folder, layout, classes, images, labels, kept, len(files["train"]), bad, on_bad)
+    rows.flush()
+    del rows
+    return Decoded(found, kept, digests, bad)
 
 
-def _layout(folder: Path) -> dict:
-    """{"train": dir, "test": dir} when the folder gives the split, else {"train": folder} (split by prepare)."""
-    if not folder.is_dir():
-        raise FolderError(f"{folder}: no such folder (put your images in <folder>/<class>/, then `dvc add` it)")
-    names = {path.name for path in _subdirectories(folder)}
+def _layout(folder: Path, root: Path, bad, on_bad) -> dict:
+    """{split: (its folder, its class folders)}: train and test when the folder gives the split, else train alone
+    (split by prepare)."""
+    subdirectories = _subdirectories(folder, root, bad, on_bad)
+    names = {path.name for path in subdirectories}
     if names & set(SPLITS):
         if names != set(SPLITS):
             raise FolderError(f"{folder}: holds {', '.join(sorted(names))}; with a train or test folder it must "
                               "hold exactly train/ and test/, each with the class folders")
-        return {split: folder / split for split in SPLITS}
-    return {"train": folder}
+        return {split: (folder / split, _subdirectories(folder / split, root, bad, on_bad)) for split in SPLITS}
+    return {"train": (folder, subdirectories)}
 
 
-def _subdirectories(directory: Path):
-    return sorted(path for path in directory.iterdir() if path.is_dir() and not path.name.startswith("."))
+def _inside(path: Path, root: Path, bad, on_bad) -> bool:
+    """Whether `path` may be read: a link that leads outside the folder is not followed (and is a bad image)."""
+    if path.is_symlink() and not guarded.inside(path, root):
+        _bad(bad, on_bad, path, "a link to something outside the folder: not followed", "a link outside the folder")
+        return False
+    return True
 
 
-def _files(directory: Path):
+def _subdirectories(directory: Path, root: Path, bad, on_bad):
+    return sorted(path for path in directory.iterdir()
+                  if not path.name.startswith(".") and path.is_dir() and _inside(path, root, bad, on_bad))
+
+
+def _files(directory: Path, root: Path, bad, on_bad):
+    """The image files under a class folder, in sorted order, its subfolders included (links to folders are not
+    followed; hidden files and folders are passed over)."""
     if not directory.is_dir():
         return []
-    return sorted(path for path in directory.rglob("*") if path.is_file() and not path.name.startswith("."))
+    found = []
+    for parent, folders, files in os.walk(directory):
+        for name in folders:  # os.walk does not follow links: one that leads outside is named as such
+            if Path(parent, name).is_symlink():
+                _inside(Path(parent, name), root, bad, on_bad)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found += [Path(parent, name) for name in files if not name.startswith(".")]
+    return sorted(path for path in found if _inside(path, root, bad, on_bad))
 
 
 def _bad(bad, on_bad, path, reason, kind):
@@ -101,27 +149,9 @@ def _bad(bad, on_bad, path, reason, kind):
     bad.append((str(path), reason, kind))
 
 
-def _by_class(folder, layout, classes, images, labels, kept, train_count, bad, on_bad) -> Images:
-    """The kept images split as the folder gives them (the first `train_count` are train's), classes with no kept
-    training image left out (or refused)."""
-    in_train = np.arange(len(labels)) < train_count
-    counts = np.bincount(labels[kept & in_train], minlength=len(classes))
-    empty = [name for name, count in zip(classes, counts) if count == 0]
-    if empty and on_bad == "error":
-        raise FolderError(f"{layout['train'] / empty[0]}: no images of class {empty[0]!r} to train on")
-    keep_classes = [label for label, count in enumerate(counts) if count > 0]
-    if len(keep_classes) < 2:
-        raise FolderError(f"{folder}: {len(keep_classes)} class(es) with images; a classifier needs at least 2 (one "
-                          "folder of images per class)")
-    relabel = np.full(len(classes), -1)
-    relabel[keep_classes] = np.arange(len(keep_classes))
-    kept &= relabel[labels] >= 0
-    splits = {}
-    if len(layout) > 1:
-        test = np.flatnonzero(kept & ~in_train)
-        splits["test"] = images[test], relabel[labels[test]]
-    train_images, train_labels = splitting.keep_rows(images, labels, np.flatnonzero(kept & in_train))  # no second copy
-    splits = {"train": (train_images, relabel[train_labels]), **splits}
-    skipped = {"files": len(bad), "named": [f"{path}: {reason}" for path, reason, _ in bad[:LISTED]],
-               "by_reason": dict(Counter(kind for _, _, kind in bad)), "classes": empty} if bad or empty else {}
-    return Images(tuple(classes[label] for label in keep_classes), splits, skipped)
+def report(bad, empty) -> dict:
+    """The report of what was left out, for metrics/data.json (empty when nothing was)."""
+    if not bad and not empty:
+        return {}
+    return {"files": len(bad), "named": [f"{path}: {reason}" for path, reason, _ in bad[:LISTED]],
+            "by_reason": dict(Counter(kind for _, _, kind in bad)), "classes": empty}

@@ -18,8 +18,10 @@ class RunnerError(PipelineError):
 
 
 class Runner:
-    """What every runner offers; `description` is None for a SavedModel, which carries none of its own."""
+    """What every runner offers; `description` is None for a SavedModel, which carries none of its own, and `card`
+    is what dataset.json records of the model (its temperature, its measured accuracy)."""
     description: prepared.Description | None = None
+    card: model_loading.Card = model_loading.Card()
     input_name: str = "input"
 
     def predict(self, images, batch_size=1000) -> np.ndarray:
@@ -31,7 +33,7 @@ class Runner:
 
 class KerasRunner(Runner):
     def __init__(self, directory, expected=None):
-        self.model, self.description = model_loading.load(directory, expected)
+        self.model, self.description, self.card = model_loading.load_with_card(directory, expected)
         self.input_name = self.model.inputs[0].name.split(":")[0]
 
     # predict_on_batch runs the model's compiled predict function; model.predict sets up a data pipeline on every
@@ -126,11 +128,11 @@ def open_runner(path, threads):
         raise RunnerError(f"{path}: not a model: expected a .tflite file or a model directory (with "
                           f"{model_loading.ARCHITECTURE_FILE})")
     try:
-        description = model_loading.read_description(path.parent, [path.name])
+        description, card = model_loading.read_model_description(path.parent, [path.name])
     except FileNotFoundError:
         raise RunnerError(f"{path}: no {prepared.DESCRIPTION_FILE} beside it to name the classes") from None
     runner = LiteRTRunner(path, threads)
-    runner.description = description
+    runner.description, runner.card = description, card
     model_loading.check_fit(path, runner.input["shape"][1:], int(runner.output["shape"][-1]), description)
     return runner, description
 

@@ -9,9 +9,10 @@ from . import outputs, prepared
 from .model_format import ARCHITECTURE_FILE, WEIGHTS_FILE
 
 
-def save(directory, model, description: prepared.Description):
+def save(directory, model, description: prepared.Description, **card):
     """Write the three files. Each is byte-stable: the architecture is Keras' own serialization of an uncompiled
-    copy (no optimizer, no date), the weights an .h5 of the layers' weights only."""
+    copy (no optimizer, no date), the weights an .h5 of the layers' weights only. `card`: what dataset.json records
+    of the model besides (its temperature, its validation accuracy: model_loading.Card)."""
     import keras
 
     training_policy = keras.mixed_precision.global_policy()
@@ -29,7 +30,7 @@ def save(directory, model, description: prepared.Description):
     outputs.write_json(Path(directory, ARCHITECTURE_FILE), architecture)
     outputs.write_atomically(Path(directory, WEIGHTS_FILE), lambda temp: bare.save_weights(str(temp)),
                              suffix=".weights.h5")
-    describe(directory, description, [ARCHITECTURE_FILE, WEIGHTS_FILE])
+    describe(directory, description, [ARCHITECTURE_FILE, WEIGHTS_FILE], **card)
 
 
 def _as_saved(layer):
@@ -40,10 +41,11 @@ def _as_saved(layer):
     return keras_class.from_config({**layer.get_config(), "dtype": "float32"})
 
 
-def describe(directory, description: prepared.Description, files):
+def describe(directory, description: prepared.Description, files, **card):
     """dataset.json beside the model `files` in `directory` (a model directory's two, or export's .tflite files),
-    recording the sha256 of each: files this process has just written."""
-    prepared.save_description(directory, description, {name: _sha256(Path(directory, name)) for name in files})
+    recording the sha256 of each (files this process has just written) and the model's `card`."""
+    prepared.save_description(directory, description, {name: _sha256(Path(directory, name)) for name in files},
+                              **card)
 
 
 def _sha256(path):

@@ -5,7 +5,9 @@ dataset.json records (damaged, swapped, or described by another model's dataset.
 them. Evaluate, export, explain, transfer, predict and the server all load models through here."""
 
 import json
+import math
 from pathlib import Path
+from typing import NamedTuple
 
 from . import guarded, prepared
 from .errors import PipelineError
@@ -18,11 +20,24 @@ class ModelFileError(PipelineError):
     pass
 
 
+class Card(NamedTuple):
+    """What dataset.json records of a model besides its data: the temperature its probabilities are scaled by
+    (calibration.py; 1 where none was fitted), and its accuracy where one was measured when it was written (on the
+    validation split by the stage that trained it, on the test split by export) as (split, value)."""
+    temperature: float = 1.0
+    accuracy: tuple | None = None
+
+
 def read_description(directory, files) -> prepared.Description:
     """The description in `directory`'s dataset.json, once each of `files` there is shown to be one it describes."""
+    return read_model_description(directory, files)[0]
+
+
+def read_model_description(directory, files) -> tuple:
+    """(description, card) of the model `files` in `directory`, each shown to be one its dataset.json describes."""
     described = Path(directory, prepared.DESCRIPTION_FILE)
-    description, recorded = prepared.parse_description(guarded.read_bytes(described, guarded.DESCRIPTION_BYTES),
-                                                       described)
+    content = guarded.read_bytes(described, guarded.DESCRIPTION_BYTES)
+    description, recorded = prepared.parse_description(content, described)
     for name in files:
         if name not in recorded:
             raise ModelFileError(f"{described} does not describe {name} (it records "
@@ -30,7 +45,29 @@ def read_description(directory, files) -> prepared.Description:
         if guarded.sha256_of(Path(directory, name)) != recorded[name]:
             raise ModelFileError(f"{Path(directory, name)}: not the file {described} records (its sha256 differs): "
                                  "changed or damaged since it was saved, or dataset.json is another model's")
-    return description
+    return description, _card(json.loads(content), described, files)
+
+
+def _card(fields, described, files) -> Card:
+    temperature = fields.get("temperature", 1.0)
+    if not _number(temperature) or not 0 < temperature <= 100:
+        raise ModelFileError(f"{described}: temperature: expected a number in (0, 100], got {temperature!r}"[:300])
+    tested, validated = fields.get("test_accuracy", {}), fields.get("validation_accuracy")
+    if not isinstance(tested, dict) or not all(_number(v) and 0 <= v <= 1 for v in tested.values()) or \
+            validated is not None and not (_number(validated) and 0 <= validated <= 1):
+        raise ModelFileError(f"{described}: test_accuracy and validation_accuracy: expected numbers in [0, 1]")
+    found = [tested[name] for name in files if name in tested]
+    accuracy = ("test", found[0]) if found else ("validation", validated) if validated is not None else None
+    return Card(float(temperature), accuracy)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def model_files(directory) -> list:
+    """The files of a model directory."""
+    return [Path(directory, name) for name in (ARCHITECTURE_FILE, WEIGHTS_FILE, prepared.DESCRIPTION_FILE)]
 
 
 def check_fit(path, input_shape, outputs, description: prepared.Description):
@@ -47,6 +84,12 @@ def check_fit(path, input_shape, outputs, description: prepared.Description):
 def load(directory, expected: prepared.Description | None = None):
     """(model, description), refusing a model trained on other data than `expected` describes (see the module's
     description for what else is refused)."""
+    model, description, _ = load_with_card(directory, expected)
+    return model, description
+
+
+def load_with_card(directory, expected: prepared.Description | None = None):
+    """(model, description, card): see load."""
     import keras
 
     directory = Path(directory)
@@ -56,7 +99,7 @@ def load(directory, expected: prepared.Description | None = None):
     if not Path(directory, ARCHITECTURE_FILE).is_file():
         raise ModelFileError(f"{directory} is not a model directory: it has no {ARCHITECTURE_FILE}")
     try:
-        description = read_description(directory, (ARCHITECTURE_FILE, WEIGHTS_FILE))
+        description, card = read_model_description(directory, (ARCHITECTURE_FILE, WEIGHTS_FILE))
     except FileNotFoundError as error:
         raise ModelFileError(f"{directory}: no {Path(error.filename).name}") from None
     try:
@@ -64,6 +107,8 @@ def load(directory, expected: prepared.Description | None = None):
         model = keras.saving.deserialize_keras_object(architecture, safe_mode=True)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
         raise ModelFileError(f"{directory / ARCHITECTURE_FILE}: cannot build the model: {error}") from None
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(f"{directory / ARCHITECTURE_FILE}: does not describe a Keras model")
     try:
         model.load_weights(directory / WEIGHTS_FILE)
     except (ValueError, TypeError, KeyError, OSError) as error:
@@ -72,4 +117,4 @@ def load(directory, expected: prepared.Description | None = None):
     if expected is not None and description != expected:
         raise ModelFileError(f"{directory} was trained on {description.title} {description.image_shape}, not on "
                              f"{expected.title} {expected.image_shape} as the data given")
-    return model, description
+    return model, description, card

@@ -1,4 +1,5 @@
-"""The evaluation figures. Each function returns a matplotlib Figure; `save` writes one."""
+"""The evaluation figures. Each function returns a matplotlib Figure; `save` writes one. Text that comes from data
+(class names, titles) is drawn as it is: a `$` in it is escaped, never read as mathtext."""
 
 import matplotlib
 
@@ -28,6 +29,11 @@ def training_curves(histories: dict):
     return figure
 
 
+def plain(text) -> str:
+    """`text` as matplotlib draws it literally: dollar signs escaped (two of them would start mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
 def _show_image(axes, image):
     if image.shape[-1] == 1:
         axes.imshow(image.squeeze(-1), cmap="gray_r", vmin=0, vmax=1)
@@ -42,8 +48,8 @@ def image_grid(images, titles, title_colors, suptitle, columns=8):
         axes.axis("off")
     for axes, image, title, color in zip(axes_grid.flat, images, titles, title_colors):
         _show_image(axes, image)
-        axes.set_title(title, fontsize=7, color=color)
-    figure.suptitle(suptitle)
+        axes.set_title(plain(title), fontsize=7, color=color)
+    figure.suptitle(plain(suptitle))
     figure.tight_layout()
     return figure
 
@@ -108,13 +114,36 @@ def activations(images, labels, maps, channels, class_names, title):
         axes.set_yticks([])
     for row, (image, label) in enumerate(zip(images, labels)):
         _show_image(axes_grid[row, 0], image)
-        axes_grid[row, 0].set_ylabel(class_names[label], fontsize=8, rotation=0, ha="right", va="center")
+        axes_grid[row, 0].set_ylabel(plain(class_names[label]), fontsize=8, rotation=0, ha="right", va="center")
         for column, channel in enumerate(channels, start=1):
             axes_grid[row, column].imshow(maps[row, ..., channel], cmap="viridis", vmin=0,
                                           vmax=maps[..., channel].max() or 1.0)
             if row == 0:
                 axes_grid[row, column].set_title(f"ch {channel}", fontsize=7)
-    figure.suptitle(title)
+    figure.suptitle(plain(title))
+    figure.tight_layout()
+    return figure
+
+
+def reliability(models: dict):
+    """One panel per model: accuracy against confidence in each bin of confidence, before and after its temperature,
+    beside the diagonal a calibrated model follows. `models` maps a name to {"before": rows, "after": rows, "ece":
+    (before, after), "temperature": T}, rows as calibration.reliability gives them."""
+    figure, axes_row = plt.subplots(1, len(models), figsize=(5 * len(models), 4.2), squeeze=False)
+    for axes, (name, found) in zip(axes_row[0], models.items()):
+        axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+        for key, style in (("before", "o--"), ("after", "s-")):
+            rows = [row for row in found[key] if row[1]]
+            label = (f"{'as trained' if key == 'before' else 'temperature ' + format(found['temperature'], '.3f')}: "
+                     f"ECE {100 * found['ece'][0 if key == 'before' else 1]:.2f} %")
+            axes.plot([row[2] for row in rows], [row[3] for row in rows], style, label=label)
+        axes.set_xlabel("confidence (the top class's probability)")
+        axes.set_ylabel("accuracy")
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1.01)
+        axes.set_title(plain(f"{name}: reliability on the test set"))
+        axes.legend(loc="upper left", fontsize=8)
+        axes.grid(alpha=0.3)
     figure.tight_layout()
     return figure
 

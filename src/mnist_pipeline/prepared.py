@@ -1,6 +1,7 @@
-"""The prepared dataset every stage after prepare reads: one .npz of uint8 images and int64 labels per split, and
-dataset.json, the description of what they hold (name, title, image shape, class names). Stages know the data from
-that description, not from constants."""
+"""The prepared dataset every stage after prepare reads: for each split (train, val, test) a .npy of uint8 images
+(N, height, width, channels), read memory-mapped so that a dataset of any size is never loaded whole, and a .npy of
+int64 labels; and dataset.json, the description of what they hold (name, title, image shape, class names). Stages
+know the data from that description, not from constants."""
 
 import json
 from pathlib import Path
@@ -30,13 +31,14 @@ class Description(NamedTuple):
         return len(self.class_names)
 
 
-def save_description(directory, description: Description, model_files: dict | None = None):
+def save_description(directory, description: Description, model_files: dict | None = None, **card):
     """dataset.json in `directory`. Beside a model's files, `model_files` ({file name: sha256}) says which files it
-    describes (model_files.describe writes it so)."""
+    describes (model_files.describe writes it so), and `card` what is known of the model (model_loading.Card)."""
     fields = description._asdict()
     if model_files:
         fields["model_files"] = dict(sorted(model_files.items()))
-    outputs.write_json(Path(directory, DESCRIPTION_FILE), fields)
+    card = {name: value for name, value in card.items() if value is not None}
+    outputs.write_json(Path(directory, DESCRIPTION_FILE), {**fields, **card})
 
 
 def load_description(directory) -> Description:
@@ -86,14 +88,21 @@ _FIELDS = {
 }
 
 
+def split_files(prepared_dir, split):
+    """The images and the labels file of one split."""
+    return Path(prepared_dir, f"{split}_images.npy"), Path(prepared_dir, f"{split}_labels.npy")
+
+
+def data_files(prepared_dir, *splits) -> list:
+    """The files of the splits named, and the description: what a run that reads them depends on."""
+    return [*(path for split in splits for path in split_files(prepared_dir, split)),
+            Path(prepared_dir, DESCRIPTION_FILE)]
+
+
 def load_split(prepared_dir, split):
-    """(x, y) of one prepared split: uint8 images (N, height, width, channels) and int64 labels (N,)."""
-    path = Path(prepared_dir, f"{split}.npz")
-    with np.load(path, allow_pickle=False) as archive:
-        missing = [name for name in ("x", "y") if name not in archive.files]
-        if missing:
-            raise ValueError(f"{path}: missing arrays {missing}; found {sorted(archive.files)}")
-        return archive["x"], archive["y"]
+    """(x, y) of one prepared split: uint8 images (N, height, width, channels), memory-mapped, and int64 labels."""
+    images, labels = split_files(prepared_dir, split)
+    return np.load(images, mmap_mode="r", allow_pickle=False), np.load(labels, allow_pickle=False)
 
 
 def take_subset(x, y, size: int, seed: int):

@@ -3,7 +3,6 @@ worker processes it starts when tune.workers > 0, and any that join from elsewhe
 process's search (search_workers.py). Each search is a directory of the workspace named by its fingerprint
 (search_identity.py), so an interrupted run of the same search resumes."""
 
-from pathlib import Path
 
 from . import prepared, search_identity, search_tuners, search_workers, search_workspace
 from .search_settings import Tune
@@ -11,7 +10,7 @@ from .search_settings import Tune
 
 def data_files(data_dir):
     """The prepared files a search's trials read, as its identity records them."""
-    return [Path(data_dir, name) for name in ("train.npz", "val.npz", prepared.DESCRIPTION_FILE)]
+    return prepared.data_files(data_dir, "train", "val")
 
 
 def train_trials(tuner, data_dir, settings: Tune):

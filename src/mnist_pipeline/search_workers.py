@@ -38,7 +38,7 @@ POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10
 HEARTBEAT_SUFFIX = ".heartbeat"
 # The internals of Keras Tuner the oracle is served with, as in the release this was written against.
-KERAS_TUNER_TESTED = "1.4.8"  # as requirements.in pins it
+KERAS_TUNER_TESTED = "1.4.8"  # as requirements.txt pins it
 ORACLE_SERVICE = {"keras_tuner.src.protos": "get_service_grpc",
                   "keras_tuner.src.distribute.oracle_chief": "OracleServicer"}
 
@@ -79,7 +79,7 @@ def oracle_service(names=ORACLE_SERVICE) -> dict:
         except (ImportError, AttributeError):
             raise PipelineError(f"keras-tuner {keras_tuner.__version__} has no {module}.{name}, which a distributed "
                                 f"search serves its oracle with; it was written against keras-tuner "
-                                f"{KERAS_TUNER_TESTED} (requirements.in): install that version") from None
+                                f"{KERAS_TUNER_TESTED} (requirements.txt): install that version") from None
     return found
 
 

@@ -14,28 +14,53 @@ from importlib import resources
 
 from . import photos
 from .predict import Classifier
-from .serving_protocol import VERSION, RequestError, metadata, predict_answer, predict_images, status
+from .serving_protocol import (
+    VERSION,
+    RequestError,
+    classify_answer,
+    classify_images,
+    metadata,
+    predict_answer,
+    predict_images,
+    status,
+)
 
 
 class Service:
-    """The model served and what the API says about it."""
+    """The model served and what the API says about it. `name` (its name in the URLs) defaults to its dataset's."""
 
-    def __init__(self, model_path, name, threads=None):
+    def __init__(self, model_path, name=None, threads=None, max_pixels=photos.MAX_PIXELS):
         self.classifier = Classifier(model_path, threads)
-        self.name, self.model_path = name, str(model_path)
         self.description = self.classifier.description
+        self.name, self.model_path = name or self.description.name, str(model_path)
         self.input_name = self.classifier.runner.input_name
+        self.max_pixels = max_pixels
         self.lock = asyncio.Lock()
+
+    async def probabilities(self, images):
+        """The model's calibrated class probabilities (its temperature applied), one request at a time."""
+        async with self.lock:
+            return await asyncio.to_thread(self.classifier.probabilities, images)
 
     async def predict(self, body):
         images, key = predict_images(body, self.input_name, self.description.image_shape)
-        async with self.lock:
-            probabilities = await asyncio.to_thread(self.classifier.runner.predict, images)
-        return predict_answer(probabilities, key)
+        return predict_answer(await self.probabilities(images), key)
+
+    async def classify_examples(self, body):
+        images = classify_images(body, self.input_name, self.description.image_shape)
+        return classify_answer(await self.probabilities(images), self.description.class_names)
+
+    def page_info(self) -> dict:
+        """What the page shows of the model: its dataset's title and classes, whether it takes drawings, its card."""
+        return {"name": self.name, "title": self.description.title, "class_names": list(self.description.class_names),
+                "draw": self.classifier.takes_drawings, "card": self.classifier.model_card()}
 
     async def classify(self, data: bytes, filename: str, top: int):
+        """The top classes of an uploaded image file, decoded in a worker thread (a big image takes seconds, and the
+        event loop serves everyone else meanwhile) under the server's pixel cap."""
         try:
-            image = self.classifier.prepare_upload(io.BytesIO(data), filename or "the upload")
+            image = await asyncio.to_thread(self.classifier.prepare_upload, io.BytesIO(data),
+                                            filename or "the upload", self.max_pixels)
         except photos.NoInkError as error:
             return {"no_ink": str(error)}
         except photos.PhotoError as error:
@@ -45,14 +70,18 @@ class Service:
         return answer
 
 
-def app(service, max_body_bytes, body_seconds):
-    """The Starlette application for `service`."""
+def app(service, max_body_bytes, body_seconds, allowed_hosts=("*",)):
+    """The Starlette application for `service`, answering requests whose Host is one of `allowed_hosts`."""
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
-    page = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
+    page = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8").replace(
+        '<script id="model-info" type="application/json">{}</script>',
+        f'<script id="model-info" type="application/json">{_script_json(service.page_info())}</script>')
 
     async def body_of(request: Request) -> bytes:
         """The whole body, refused past max_body_bytes (however the client declares it) or body_seconds."""
@@ -91,19 +120,22 @@ def app(service, max_body_bytes, body_seconds):
         model_named(name)
         if request.method == "GET" and not method:
             return JSONResponse(status())
-        if request.method == "POST" and method == "predict":
+        if request.method == "POST" and method in ("predict", "classify"):
             try:
                 body = json.loads(await body_of(request))
             except (UnicodeDecodeError, ValueError, RecursionError) as error:
                 raise RequestError(400, f"the body is not JSON ({type(error).__name__}: {error})") from None
-            return JSONResponse(await service.predict(body))
+            answer = service.predict(body) if method == "predict" else service.classify_examples(body)
+            return JSONResponse(await answer)
         raise RequestError(404 if request.method == "GET" else 405,
                            f"no {request.method} {request.url.path} here: GET /v1/models/{name}, GET "
-                           f"/v1/models/{name}/metadata, POST /v1/models/{name}:predict")
+                           f"/v1/models/{name}/metadata, POST /v1/models/{name}:predict, POST "
+                           f"/v1/models/{name}:classify")
 
     async def model_metadata(request):
         model_named(request.path_params["name"])
-        return JSONResponse(metadata(service.name, service.input_name, service.description))
+        return JSONResponse(metadata(service.name, service.input_name, service.description,
+                                     service.classifier.model_card()))
 
     async def classify(request):
         from starlette.datastructures import UploadFile
@@ -126,13 +158,16 @@ def app(service, max_body_bytes, body_seconds):
         return HTMLResponse(page)
 
     async def refused(request, error: RequestError):
-        return JSONResponse({"error": str(error)}, status_code=error.status)
+        # A body refused part-read leaves the rest of it on the connection, where it must not be read as a request.
+        unread = {"connection": "close"} if error.status in (408, 413) else None
+        return JSONResponse({"error": str(error)}, status_code=error.status, headers=unread)
 
     async def not_found(request, exc):
         return JSONResponse({"error": f"no {request.method} {request.url.path} here"},
                             status_code=getattr(exc, "status_code", 404))
 
-    return Starlette(routes=[
+    return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+                                 Middleware(OneFraming)], routes=[
         Route("/", index),
         Route("/v1/images:classify", classify, methods=["POST"]),
         Route("/v1/models/{name}/metadata", model_metadata),
@@ -140,6 +175,34 @@ def app(service, max_body_bytes, body_seconds):
         Route("/v1/models/{target}/versions/{version}", model, methods=["GET", "POST"]),
         Route("/v1/models/{target}", model, methods=["GET", "POST"]),
     ], exception_handlers={RequestError: refused, 404: not_found, 405: not_found})
+
+
+class OneFraming:
+    """RFC 9112 6.3: a request with both Content-Length and Transfer-Encoding is how requests are smuggled past a
+    proxy that frames them the other way; it is answered 400 and its connection closed, so nothing sent behind it on
+    the connection is read as a request of its own."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        names = {name for name, _ in scope.get("headers", ())} if scope["type"] == "http" else set()
+        if {b"content-length", b"transfer-encoding"} <= names:
+            body = json.dumps({"error": "the request has both Content-Length and Transfer-Encoding: refused"})
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        await self.app(scope, receive, send)
+
+
+def _script_json(value) -> str:
+    """JSON safe inside an HTML <script> element: nothing in it can close the element or open a comment."""
+    text = json.dumps(value)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def _replay(data: bytes):

@@ -5,7 +5,13 @@ answer looks like. No server, no model run here (serving_app.py has those), so e
     GET  /v1/models/<name>/metadata             its signature: input and output names, dtypes and shapes
     POST /v1/models/<name>:predict              {"instances": [...]} -> {"predictions": [...]}, or
                                                 {"inputs": ...} -> {"outputs": ...}; images as float32 in [0, 1]
+    POST /v1/models/<name>:classify             {"examples": [{"<input>": image}, ...]} ->
+                                                {"result": [[["<class name>", score], ...], ...]}, every class,
+                                                the likeliest first (TensorFlow Serving's Classify API)
     (and the same under /v1/models/<name>/versions/1)
+
+The metadata answers TensorFlow Serving's signature, and beside it (`metadata.dataset`) what the model was trained on:
+the dataset's name and title, the image shape and the class names, in the order of the outputs.
 """
 
 import json
@@ -32,7 +38,7 @@ def status():
                                       "status": {"error_code": "OK", "error_message": ""}}]}
 
 
-def metadata(name, input_name, description):
+def metadata(name, input_name, description, card=None):
     def tensor(tensor_name, shape):
         return {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": str(size), "name": ""} for size in shape],
                                                       "unknown_rank": False}, "name": tensor_name}
@@ -40,8 +46,11 @@ def metadata(name, input_name, description):
     signature = {"inputs": {input_name: tensor(f"serving_default_{input_name}:0", [-1, *description.image_shape])},
                  "outputs": {OUTPUT_NAME: tensor(f"{OUTPUT_NAME}:0", [-1, description.num_classes])},
                  "method_name": "tensorflow/serving/predict"}
+    dataset = {"name": description.name, "title": description.title, "image_shape": list(description.image_shape),
+               "class_names": list(description.class_names)}
     return {"model_spec": {"name": name, "signature_name": "", "version": VERSION},
-            "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}}}
+            "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}, "dataset": dataset,
+                         **({"model": card} if card else {})}}
 
 
 def predict_images(body, input_name, image_shape):
@@ -73,6 +82,9 @@ def predict_images(body, input_name, image_shape):
 
 
 def _named(value, where, input_name):
+    if not isinstance(value, dict):
+        raise RequestError(400, f'{where}: expected {{"{input_name}": [...]}}, as instances[0] gives its image; got '
+                                f"{json.dumps(value)[:100]}")
     if set(value) != {input_name}:
         raise RequestError(400, f'{where}: this model has one input, "{input_name}"; got '
                                 f"{', '.join(map(json.dumps, value)) or 'none'}")
@@ -87,6 +99,27 @@ def _numbers_only(value, depth=0):
         return False
     # An int may be too big for a float (math.isfinite would raise): compare it as it is.
     return (isinstance(value, int) or math.isfinite(value)) and abs(value) <= FLOAT32_MAX
+
+
+def classify_images(body, input_name, image_shape):
+    """The float32 batch of a classify request: {"examples": [{"<input>": image}, ...]} (TensorFlow Serving's
+    Classify API, whose examples are feature maps; `signature_name` and `context` are accepted and not needed)."""
+    if not isinstance(body, dict) or "examples" not in body or set(body) - {"examples", "signature_name", "context"}:
+        raise RequestError(400, 'the request must be a JSON object with "examples" (and optionally "signature_name" '
+                                'and "context")')
+    examples = body["examples"]
+    if not isinstance(examples, list) or not examples:
+        raise RequestError(400, f'"examples" must be a non-empty list of {{"{input_name}": image}} objects')
+    images, _ = predict_images({"instances": [_named(example, f"examples[{i}]", input_name)
+                                              for i, example in enumerate(examples)]}, input_name, image_shape)
+    return images
+
+
+def classify_answer(probabilities, class_names):
+    """Every class with its score, the likeliest first, for each image."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    return {"result": [[[class_names[i], float(row[i])] for i in ranking] for row, ranking in
+                       zip(probabilities, order)]}
 
 
 def predict_answer(probabilities, key):

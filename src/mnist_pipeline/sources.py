@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import hashlib
 import http.client
+import io
 import os
 import shutil
 import socket
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import outputs
+from . import guarded, outputs
 from .datasets import DATASETS, Pinned
 from .errors import PipelineError, quote
 from .settings import Float, ListOf, ParamsError, Section
@@ -370,7 +371,8 @@ def _archive_member(archive, path):
 
 
 class LocalDirSource:
-    """A directory holding the files, plain or gzipped: for machines with no network at all."""
+    """A directory holding the files, plain or gzipped: for machines with no network at all. Each file is read
+    through guarded.py (a regular file, within the source's deadline however it stalls, at most its limit)."""
 
     def __init__(self, directory):
         self.directory = Path(directory).expanduser()
@@ -383,13 +385,18 @@ class LocalDirSource:
             raise SourceError(f"{self.directory} is not a directory")
         for name, pinned in files.items():
             plain, compressed = self.directory / name, self.directory / f"{name}.gz"
-            if plain.is_file():
-                with open(plain, "rb") as src:
-                    _copy(lambda: src.read(BLOCK), target_dir / name, read_limit(pinned), str(plain), deadline)
-            elif compressed.is_file():
-                _gunzip(compressed, target_dir / name, pinned, str(compressed), deadline)
-            else:
+            found = plain if os.path.lexists(plain) else compressed if os.path.lexists(compressed) else None
+            if found is None:
                 raise SourceError(f"neither {name} nor {name}.gz is in {self.directory}")
+            try:
+                content = guarded.read_bytes(found, read_limit(pinned), seconds=deadline.remaining(str(found)))
+            except guarded.UnsafeFile as error:
+                raise SourceError(str(error)) from None
+            source = io.BytesIO(content)
+            if found == compressed:
+                source = gzip.GzipFile(fileobj=source)
+            _copy(lambda source=source: source.read(BLOCK), target_dir / name, read_limit(pinned), str(found),
+                  deadline)
 
 
 def local_dir_variable(dataset_name):

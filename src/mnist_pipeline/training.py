@@ -1,5 +1,7 @@
 """Fitting a network: the optimizer and loss it is compiled with, learning-rate schedules, NaN detection and
-per-epoch history. Images arrive as the uint8 prepare stores (inputs.py scales them)."""
+per-epoch history. Images arrive as the uint8 prepare stores, possibly memory-mapped, and reach the network through
+one route: batch by batch, each scaled as it is drawn (inputs.scaled), in an order drawn from the seed and the
+epoch's number, so that an epoch feeds the same batches whether or not the training resumed before it."""
 
 import math
 
@@ -9,11 +11,6 @@ from keras import ops
 
 from . import inputs, outputs
 from .errors import PipelineError
-
-# Training and validation images are scaled to float32 in one go (4 bytes an image byte) up to this many bytes of
-# floats; beyond it, batch by batch as they are drawn, so that a big folder of images trains in the memory of its
-# uint8 copy.
-SCALED_AT_ONCE_BYTES = 1 << 30
 
 
 class NonFiniteLossError(PipelineError):
@@ -50,26 +47,18 @@ def learning_rate_for(kind, initial, epochs, steps_per_epoch):
     return keras.optimizers.schedules.CosineDecay(initial, decay_steps=epochs * steps_per_epoch)
 
 
-def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=None, callbacks=(), verbose=2):
-    """model.fit on uint8 images (x) or float ones, that stops on a NaN loss and raises, instead of saving a broken
-    model. `initial_epoch`: where a model trained before (a Hyperband round) resumes counting."""
-    val_size = 0 if validation_data is None else validation_data[0].size
-    if x.dtype == np.uint8 and 4 * (x.size + val_size) > SCALED_AT_ONCE_BYTES:
-        data = {"x": ScaledBatches(x, y, batch_size)}
-        if validation_data is not None:
-            validation_data = ScaledBatches(*validation_data, batch_size, shuffle=False)
-    else:
-        data = {"x": inputs.scaled(x), "y": y, "batch_size": batch_size, "shuffle": True}
-        if validation_data is not None:
-            validation_data = (inputs.scaled(validation_data[0]), validation_data[1])
-    history = model.fit(
-        **data,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        validation_data=validation_data,
-        callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks],
-        verbose=verbose,
-    )
+def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=None, callbacks=(), verbose=2, seed=0):
+    """model.fit on uint8 images `x` (or float ones), that stops on a NaN loss and raises, instead of saving a broken
+    model. `initial_epoch`: where a model trained before (a Hyperband round) resumes counting; `seed`: the batches'
+    order."""
+    batches = ScaledBatches(x, y, batch_size, seed)
+    if validation_data is not None:
+        validation_data = ScaledBatches(*validation_data, batch_size, shuffle=False)
+    # shuffle=False: the batches shuffle themselves, by seed and epoch; Keras' own shuffle of their order draws from a
+    # global generator that a resumed run (checkpoints.py) could not set back.
+    history = model.fit(batches, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation_data,
+                        shuffle=False, callbacks=[keras.callbacks.TerminateOnNaN(), batches.follower(), *callbacks],
+                        verbose=verbose)
     losses = history.history.get("loss", [])
     bad_epoch = next((i + 1 for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
     if bad_epoch is not None:
@@ -78,14 +67,22 @@ def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=Non
 
 
 class ScaledBatches(keras.utils.PyDataset):
-    """Batches of images scaled as inputs.scaled does, each as it is drawn: shuffled (a new order every epoch, the
-    same orders on every run), or in their stored order."""
+    """Batches of images scaled as inputs.scaled does, each as it is drawn: shuffled in the order of the epoch the
+    fit is in (follower() keeps count), or in their stored order. Each batch's rows are read in ascending order, which
+    a memory-mapped array reads fastest."""
 
     def __init__(self, x, y, batch_size, seed=0, shuffle=True):
         super().__init__()
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(y)) if shuffle else np.arange(len(y))
+        self.x, self.y, self.batch_size, self.seed, self.shuffle = x, y, batch_size, seed, shuffle
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch):
+        self.order = (np.random.default_rng([self.seed, epoch]).permutation(len(self.y)) if self.shuffle
+                      else np.arange(len(self.y)))
+
+    def follower(self):
+        """A callback that tells these batches which epoch the fit begins."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.start_epoch(epoch))
 
     def __len__(self):
         return inputs.batch_count(len(self.y), self.batch_size)
@@ -94,15 +91,14 @@ class ScaledBatches(keras.utils.PyDataset):
         batch = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         return inputs.scaled(self.x[batch]), self.y[batch]
 
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self.rng.permutation(len(self.y))
+
+def history_table(epochs):
+    """One row per epoch (a list of Keras' epoch logs): epoch (from 1) and every logged metric, rounded for stable,
+    readable files."""
+    return outputs.table([{"epoch": epoch + 1, **{name: round(float(value), 6) for name, value in sorted(logs.items())}}
+                          for epoch, logs in enumerate(epochs)])
 
 
-def history_table(history):
-    """One row per epoch: epoch (from 1) and every logged metric, rounded for stable, readable files."""
-    logs = history.history
-    return outputs.table([
-        {"epoch": epoch + 1, **{name: round(float(values[epoch]), 6) for name, values in sorted(logs.items())}}
-        for epoch in range(len(history.epoch))
-    ])
+def epoch_logs(history) -> list:
+    """Keras' History as a list of each epoch's logs."""
+    return [{name: values[index] for name, values in history.history.items()} for index in range(len(history.epoch))]

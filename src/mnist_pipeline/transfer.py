@@ -109,36 +109,45 @@ def from_scratch(hp, description, x, y, rule, *, batch_size, seed):
 
 
 RULES = ("same_epochs", "to_its_best")
+METHODS = ("fine_tuned", "from_scratch")
 
 
-def compare(source, hp, description, x, y, test, settings: Transfer, seed, eval_batch_size=1000):
+def compare(source, hp, description, x, y, test, settings: Transfer, seed, eval_batch_size=1000, done=None):
     """Both methods trained by both rules on the labelled images (x, y) with `seed`, each scored on `test` (x, y).
-    Rows of rule, method, test_accuracy and steps (optimizer steps up to the weights kept)."""
+    Rows of rule, method, test_accuracy and steps (optimizer steps up to the weights kept). `done`: a
+    checkpoints.Checkpoints that keeps each finished training's row, so that a rerun after a kill trains only the
+    rest (each training seeds itself, so it comes out the same whatever ran before it)."""
     train, held = held_out(x, y, settings.holdout_fraction, seed)
     rules = {"same_epochs": (SameEpochs(settings.epochs), (x, y)),
              "to_its_best": (ToItsBest(held, settings.max_steps, settings.patience_steps, settings.check_steps),
                              train)}
     rows = []
     for name, (rule, (x_rule, y_rule)) in rules.items():
-        trained = {
-            "fine_tuned": fine_tune(source, hp, description, x_rule, y_rule, rule,
-                                    frozen_epochs=settings.frozen_epochs,
-                                    unfrozen_learning_rate_factor=settings.unfrozen_learning_rate_factor,
-                                    batch_size=settings.batch_size, seed=seed),
-            "from_scratch": from_scratch(hp, description, x_rule, y_rule, rule, batch_size=settings.batch_size,
-                                         seed=seed),
-        }
-        for method, (model, steps) in trained.items():
-            predicted = inputs.predict(model, test[0], eval_batch_size).argmax(axis=1)
-            rows.append({"rule": name, "method": method, "steps": steps,
-                         "test_accuracy": round(float(np.mean(predicted == test[1])), 6)})
+        for method in METHODS:
+            key = f"{len(y)} images, seed {seed}: {method} {name}"
+            row = done.recall(key) if done else None
+            if row is None:
+                if method == "fine_tuned":
+                    model, steps = fine_tune(source, hp, description, x_rule, y_rule, rule,
+                                             frozen_epochs=settings.frozen_epochs,
+                                             unfrozen_learning_rate_factor=settings.unfrozen_learning_rate_factor,
+                                             batch_size=settings.batch_size, seed=seed)
+                else:
+                    model, steps = from_scratch(hp, description, x_rule, y_rule, rule,
+                                                batch_size=settings.batch_size, seed=seed)
+                predicted = inputs.predict(model, test[0], eval_batch_size).argmax(axis=1)
+                row = {"rule": name, "method": method, "steps": steps,
+                       "test_accuracy": round(float(np.mean(predicted == test[1])), 6)}
+                if done:
+                    done.remember(key, row)
+            rows.append(row)
     return rows
 
 
 COLUMNS = ["run", "images", "rule", "method", "test_accuracy", "steps"]
 
 
-def run(source, hp, data_dir, settings: Transfer, eval_batch_size):
+def run(source, hp, data_dir, settings: Transfer, eval_batch_size, done=None):
     """Every comparison of transfer.subsets on the target's prepared data: (headline metrics, one row per network
     trained, for metrics/transfer.csv)."""
     target = prepared.load_description(data_dir)
@@ -147,13 +156,13 @@ def run(source, hp, data_dir, settings: Transfer, eval_batch_size):
     metrics, rows = {}, []
     for size in settings.subsets:
         x, y = prepared.take_subset(x_train, y_train, size, settings.seed)
-        found = compare(source, hp, target, x, y, test, settings, settings.seed, eval_batch_size)
+        found = compare(source, hp, target, x, y, test, settings, settings.seed, eval_batch_size, done)
         accuracy = {(row["rule"], row["method"]): row["test_accuracy"] for row in found}
         gain = {rule: round(accuracy[rule, "fine_tuned"] - accuracy[rule, "from_scratch"], 6) for rule in RULES}
-        metrics[f"images_{len(y)}"] = {  # the fair comparison's accuracies, and the gain by either rule
+        metrics[f"images_{len(y)}"] = {  # the fair comparison's accuracies and gain (both rules: transfer.csv)
             "fine_tuned": accuracy["to_its_best", "fine_tuned"],
             "from_scratch": accuracy["to_its_best", "from_scratch"],
-            "gain": gain["to_its_best"], "gain_same_epochs": gain["same_epochs"]}
+            "gain": gain["to_its_best"]}
         rows += [{"run": f"{len(y)} images, {row['method'].replace('_', ' ')}, {row['rule'].replace('_', ' ')}",
                   "images": len(y), **row} for row in found]
         print(f"transfer to {target.title}, {len(y)} images: "
