@@ -11,7 +11,7 @@ PIP := $(VENV)/bin/python -m pip --disable-pip-version-check --quiet
 # DVC runs each stage's `python ...` through the shell: put the environment's interpreter first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup setup-dev setup-jax repro push serve test test-fast lint report bench smoke-check check-lock lock pr-report
+.PHONY: setup setup-dev setup-jax setup-gpu repro push serve test test-fast lint report bench smoke-check check-lock lock pr-report
 
 setup: $(STAMP)
 
@@ -34,6 +34,11 @@ setup-jax: $(JAX_STAMP)
 $(JAX_STAMP): $(STAMP) requirements-jax.txt
 	$(PIP) install --require-hashes --no-deps -r requirements-jax.txt
 	cp requirements-jax.txt $@
+
+# JAX on an NVIDIA GPU (CUDA 12): JAX's own CUDA wheels, at the version requirements-jax.txt pins, on top of
+# setup-jax; then -S runtime.backend=jax trains there (docs/backends.md). Nothing else depends on it.
+setup-gpu: $(JAX_STAMP)
+	$(PIP) install "jax[cuda12]==$$(sed -n 's/^jax==\([^ ]*\).*/\1/p' requirements-jax.txt)"
 
 # What the DVC remote holds for this commit is fetched and verified, the rest computed (tools/pull.py says which, in
 # one line); with no remote reachable, everything is computed here.

@@ -3,10 +3,12 @@ directory, start the server on 127.0.0.1, send single-image predict requests fro
 keep-alive connection) for a bounded time, and report requests per second and p50/p95/p99 latency, beside the
 format's own single-image latency through its runner (export's measurement) and the same-run matmul peak. The
 server's resident memory is read every second under load: the first, last and highest readings show whether it
-stays flat.
+stays flat. Then the int8 model once more with a slow-client mix beside the same clients: `--slow-clients`
+connections that send their headers a byte every half second (and reconnect when the server cuts them off), to show
+that well-behaved clients keep their latency while the server sheds the slow ones.
 Needs `make repro` (models/export and models/tuned). Usage:
 
-    .venv/bin/python benchmarks/serve_load.py [--clients 8] [--seconds 20]
+    .venv/bin/python benchmarks/serve_load.py [--clients 8] [--seconds 20] [--slow-clients 50]
 
 It writes benchmarks/results/serve_load.csv (the table of docs/export.md, by `make report`).
 """
@@ -79,14 +81,32 @@ def client(port, bodies, until, latencies, failures):
         i += 1
 
 
-def load(model, clients, seconds, bodies):
+def slow_client(port, until, cut_off):
+    """Headers a byte every 0.5 s, never finished; counts the times the server closed the connection on it."""
+    line = b"GET /v1/models/mnist HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"x" * 10_000
+    while time.monotonic() < until:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+                for byte in line:
+                    if time.monotonic() >= until:
+                        return
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.5)
+        except OSError:  # cut off (or refused while at the connection cap): try again, as an attacker would
+            cut_off[0] += 1
+            time.sleep(0.1)
+
+
+def load(model, clients, seconds, bodies, slow_clients=0):
     port = free_port()
     server = start(model, port)
     try:
-        latencies, failures, memory = [], [0], []  # memory: a reading each second under load
+        latencies, failures, memory, cut_off = [], [0], [], [0]  # memory: a reading each second under load
         until = time.monotonic() + seconds
         threads = [threading.Thread(target=client, args=(port, bodies[i::clients], until, latencies, failures))
                    for i in range(clients)]
+        threads += [threading.Thread(target=slow_client, args=(port, until, cut_off), daemon=True)
+                    for _ in range(slow_clients)]
         for thread in threads:
             thread.start()
         while any(thread.is_alive() for thread in threads):
@@ -99,7 +119,7 @@ def load(model, clients, seconds, bodies):
         server.wait()
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) * 1000
     return {"requests_per_second": len(latencies) / seconds, "p50": p50, "p95": p95, "p99": p99,
-            "failed": failures[0], "memory_mb": (memory[0], memory[-1], max(memory))}
+            "failed": failures[0], "memory_mb": (memory[0], memory[-1], max(memory)), "slow_cut_off": cut_off[0]}
 
 
 def single_image_ms(model, images):
@@ -113,14 +133,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--slow-clients", type=int, default=50)
     args = parser.parse_args()
     x_test = inputs.scaled(prepared.load_split(REPO / "data/prepared", "test")[0])
     bodies = [json.dumps({"instances": [image.tolist()]}) for image in x_test[:200]]
     before, rows = matmul_peak.measured(), []
-    for name, model in FORMATS.items():
-        found = load(model, args.clients, args.seconds, bodies)
+    runs = [(name, model, 0) for name, model in FORMATS.items()] + [("tflite_int8", FORMATS["tflite_int8"],
+                                                                      args.slow_clients)]
+    for name, model, slow in runs:
+        found = load(model, args.clients, args.seconds, bodies, slow)
         first, last, highest = found["memory_mb"]
-        rows.append({"format": name, "clients": args.clients, "seconds": args.seconds,
+        rows.append({"format": name, "clients": args.clients, "slow_clients": slow,
+                     "slow_cut_off": found["slow_cut_off"], "seconds": args.seconds,
                      "requests_per_second": round(found["requests_per_second"], 1),
                      **{key: round(found[key], 2) for key in ("p50", "p95", "p99")}, "failed": found["failed"],
                      "runner_p50_ms": single_image_ms(model, x_test[:200]), "memory_first_mb": round(first),

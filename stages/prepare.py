@@ -9,13 +9,14 @@ from mnist_pipeline import cli, datasets, outputs, preparation, settings
 
 
 def main():
-    args = cli.parse_paths(__doc__, "raw", "out", "metrics", "timing", flags=datasets.TRANSFER_TARGET)
+    args = cli.parse_paths(__doc__, "raw", "out", "metrics", "counts", "timing", flags=datasets.TRANSFER_TARGET)
     data, targets, prepare = settings.load(data=datasets.Data, **{"transfer.targets": datasets.TARGETS},
                                            prepare=preparation.Prepare)
     name = datasets.chosen(data, targets, args.transfer_target)
     if name is None:
         outputs.empty_directory(args.out)
         outputs.write_json(args.metrics, {})
+        outputs.write_json(args.counts, {})
         print("prepare: nothing to prepare (no transfer target for data.dataset)")
         return
     clock = cli.Stopwatch()
@@ -27,6 +28,7 @@ def main():
     for split, found in counts.items():
         print(f"{description.title} {split}: {found['count']} examples")
     outputs.write_json(args.metrics, {**counts, **({"skipped": skipped} if skipped else {})})
+    outputs.write_json(args.counts, {split: found["count"] for split, found in counts.items()})  # the headline
     if skipped:
         kinds = ", ".join(f"{count} {kind}" for kind, count in skipped["by_reason"].items())
         print(f"prepare: {skipped['files']} file(s) left out ({kinds}), named in {args.metrics}")

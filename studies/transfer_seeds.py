@@ -1,7 +1,7 @@
 """The transfer comparison of docs/datasets.md over several seeds: the `transfer` stage's comparison (params transfer,
-both rules, both methods, every subset size) rerun with each seed for the subset, the split and the training, on
-the committed tuned model and target data. Writes studies/transfer_seeds.csv, which `make report` turns into the table
-of gains with their spread.
+but both rules whatever transfer.rules says, both methods, every subset size) rerun with each seed for the subset,
+the split and the training, on the committed tuned model and target data. Writes studies/transfer_seeds.csv, which
+`make report` turns into the table of gains with their spread.
 
 Run from the repository root with the environment active, after `make repro` (it needs models/tuned and
 data/transfer/prepared): `python studies/transfer_seeds.py [--seeds 5 6 7]`. About five minutes a seed on 2 cores."""
@@ -26,6 +26,7 @@ def main():
     from mnist_pipeline import cnn, model_loading, transfer
 
     comparison, hp = settings.load(transfer=transfer.Transfer), cnn.load_hyperparameters(args.best)
+    comparison = transfer.Transfer(**{**vars(comparison), "rules": ("to_its_best", "same_epochs")})
     source, _ = model_loading.load(args.model)
     target = prepared.load_description(args.data)
     x_train, y_train = prepared.load_split(args.data, "train")

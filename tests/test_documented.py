@@ -33,6 +33,7 @@ RUN_BY = {
     "smoke-check": "test_pipeline.py::test_make_smoke_check_on_fashion_mnist_names_its_classes_and_reruns_the_same",
     "lock": "test_documented.py::test_make_lock_would_pin_what_pyproject_declares",
     "setup-dev": ".ci/run",
+    "setup-gpu": "test_documented.py::test_make_setup_gpu_would_install_jax_s_cuda_wheels_at_the_pinned_version",
     "pr-report": "test_pr_report.py::test_make_pr_report_shows_what_a_branch_changes_against_its_base",
 }
 
@@ -113,6 +114,16 @@ def test_make_lock_would_pin_what_pyproject_declares():
         shared = set(locks[lock]) & set(locks["requirements.txt"])
         assert {name: locks[lock][name] for name in shared} == {name: locks["requirements.txt"][name]
                                                                  for name in shared}
+
+
+def test_make_setup_gpu_would_install_jax_s_cuda_wheels_at_the_pinned_version():
+    """Dry-run: no GPU here, and the CUDA wheels are gigabytes. The command it would run names the pinned version."""
+    pinned = re.search(r"^jax==(\S+)", (REPO / "requirements-jax.txt").read_text(), re.M).group(1)
+    dry = make(REPO, "setup-gpu", "-n", "-o", f"{sys.prefix}/.installed-requirements-jax").stdout
+    command = next(line for line in dry.splitlines() if "jax[cuda12]" in line)
+    shown = subprocess.run(["bash", "-c", f"echo {command.split(' install ', 1)[1]}"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert shown == f"jax[cuda12]=={pinned}"
 
 
 @pytest.mark.pipeline

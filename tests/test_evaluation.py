@@ -68,3 +68,14 @@ def test_figures_name_the_classes_and_show_colour_images_in_colour():
                                  datasets.DATASETS["cifar10"].class_names, "tuned", 2)
     assert figure.axes[0].get_title() == "true cat\npred dog (60%)"
     assert figure.axes[0].get_images()[0].get_array().shape == (32, 32, 3)
+
+
+def test_class_names_with_dollar_signs_are_drawn_as_written_not_as_math(tmp_path):
+    from mnist_pipeline import plots
+
+    names = ("$\\frac{a$", "a$b$c")  # an unclosed command, and two signs that would start mathtext
+    images = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    figure = plots.sample_predictions(images, np.array([0, 1]), np.array([1, 0]), np.array([0.9, 0.8]), names,
+                                      "tuned")
+    figure.savefig(tmp_path / "drawn.png")  # mathtext would raise here on the first name
+    assert figure.axes[0].get_title() == "pred a\\$b\\$c (90%)\ntrue \\$\\frac{a\\$"

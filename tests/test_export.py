@@ -76,6 +76,20 @@ def test_a_saved_model_is_replaced_but_anything_else_is_left_alone(exported, tmp
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
+def test_what_a_killed_export_left_is_removed_by_the_next_and_nothing_else(exported, tmp_path):
+    root, _, _, _, _ = exported
+    model, _ = model_loading.load(root / "tuned")
+    left = tmp_path / ".tmp-serving-abc123"  # as mkdtemp named it, with export's marker, then kill -9
+    (left / "model").mkdir(parents=True)
+    (left / export.SCRATCH_MARKER).touch()
+    theirs = tmp_path / ".tmp-serving-someone-else"  # the same kind of name, not export's
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep")
+    export.write_saved_model(model, tmp_path / "serving")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-serving-someone-else", "serving"]
+    assert (theirs / "notes.txt").read_text() == "keep"
+
+
 def test_a_path_that_is_no_model_is_one_clear_error(tmp_path):
     with pytest.raises(model_loading.ModelFileError, match="is not a model directory"):
         inference.open_runner(tmp_path, threads=2)

@@ -191,7 +191,8 @@ def test_prepare_on_a_bad_folder_in_error_mode_stops_with_one_line_and_writes_no
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     before = sorted(path.name for path in tmp_path.iterdir())
     result = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw",
-                             "--out", "prepared", "--metrics", "data.json", "--timing", "t.json"],
+                             "--out", "prepared", "--metrics", "data.json", "--counts", "counts.json",
+                             "--timing", "t.json"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -201,7 +202,8 @@ def test_prepare_on_a_bad_folder_in_error_mode_stops_with_one_line_and_writes_no
     params["data"]["images"]["bad_images"] = "skip"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run([sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw",
-                             "--out", "prepared", "--metrics", "data.json", "--timing", "t.json"],
+                             "--out", "prepared", "--metrics", "data.json", "--counts", "counts.json",
+                             "--timing", "t.json"],
                             cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "prepare: 9 file(s) left out" in result.stdout and not (tmp_path / "x").exists()
     counts = json.loads((tmp_path / "data.json").read_text())

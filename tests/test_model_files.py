@@ -1,8 +1,11 @@
 """Model directories: saved byte-stably, loaded without params.yaml, and nothing executable loaded from them."""
 
 import json
+import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -201,6 +204,20 @@ def saved(tmp_path):
 def rewrite_description(directory, **fields):
     path = directory / prepared.DESCRIPTION_FILE
     path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+@pytest.mark.parametrize("name, replacement", [("model.weights.h5", "a FIFO"), ("dataset.json", "/dev/zero"),
+                                               ("model.json", "/proc/self/status")])
+def test_model_files_that_are_fifos_or_devices_are_one_line_not_a_hang(saved, name, replacement):
+    (saved / name).unlink()
+    if replacement == "a FIFO":
+        os.mkfifo(saved / name)
+    else:
+        (saved / name).symlink_to(replacement)
+    start = time.monotonic()
+    with pytest.raises(PipelineError, match=re.escape(str(saved / name))) as error:
+        model_loading.load(saved)
+    assert "\n" not in str(error.value) and time.monotonic() - start < 10
 
 
 @pytest.mark.parametrize("damage, message", [

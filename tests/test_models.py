@@ -64,10 +64,16 @@ def test_the_declared_space_is_what_the_tuner_samples():
     hp = search_space.declare_search_space(SPACE)
     declared = {p.name: p.__class__.__name__ for p in hp.space}
     assert declared["batch_norm"] == "Boolean" and declared["learning_rate"] == "Float"
-    assert declared["dense_units"] == "Int" and declared["conv1_kernel"] == "Choice"
+    assert declared["dense_units"] == "Int"
     assert hp.space[[p.name for p in hp.space].index("learning_rate")].sampling == "log"
     model = cnn.build_cnn_model(hp)  # the builder reads the declared defaults
     assert model.output_shape == (None, 10)
+
+
+def test_a_choice_of_one_is_fixed_and_a_choice_of_several_is_sampled():
+    kinds = {values: {p.name: p.__class__.__name__ for p in search_space.declare_search_space(
+        {**SPACE, "conv1_kernel": {"choice": list(values)}}).space}["conv1_kernel"] for values in [(3,), (3, 5)]}
+    assert kinds == {(3,): "Fixed", (3, 5): "Choice"}
 
 
 def test_baseline_is_the_notebook_network():

@@ -167,7 +167,7 @@ def test_a_stage_stops_before_any_work_on_bad_params(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed("prepare.val_fraction", 2.0)))
     result = subprocess.run(
         [sys.executable, str(REPO / "stages" / "prepare.py"), "--raw", "raw", "--out", "prepared",
-         "--metrics", "data.json", "--timing", "timing.json"],
+         "--metrics", "data.json", "--counts", "counts.json", "--timing", "timing.json"],
         cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
     assert "prepare.val_fraction: 2.0 is outside [0, 0.5]" in result.stderr

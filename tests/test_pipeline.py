@@ -52,8 +52,7 @@ def test_repro_runs_every_stage_and_leaves_consistent_results(smoke_run):
     assert "| tuned |" in Path(repo, "metrics/report.md").read_text()
     transfer = read_json(repo, "metrics/transfer.json")
     assert set(transfer) == {"images_300"}
-    assert transfer["images_300"]["gain"] == pytest.approx(
-        transfer["images_300"]["fine_tuned"] - transfer["images_300"]["from_scratch"], abs=1e-6)
+    assert set(transfer["images_300"]) == {"fine_tuned", "from_scratch"}
     with open(Path(repo, "metrics/transfer.csv"), newline="") as f:
         runs = {(row["rule"], row["method"]): row for row in csv.DictReader(f)}
     assert sorted(runs) == sorted((rule, method) for rule in ("same_epochs", "to_its_best")

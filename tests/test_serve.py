@@ -53,7 +53,10 @@ def train_and_export(root, raw_mnist_dir):
     (root / "export").mkdir()
     with export.fresh_saved_model(model, root / "serving") as saved_model:
         (root / "export" / "int8.tflite").write_bytes(export.tflite_int8(saved_model, inputs.scaled(x[:200])))
-    model_files.describe(root / "export", description, ["int8.tflite"])
+    x_test, y_test = mnist.read_split(raw_mnist_dir, "test")
+    int8 = inference.LiteRTRunner(root / "export" / "int8.tflite", threads=2)
+    accuracy = float(np.mean(int8.predict(inputs.scaled(x_test[:2000])).argmax(axis=1) == y_test[:2000]))
+    model_files.describe(root / "export", description, ["int8.tflite"], test_accuracy={"int8.tflite": accuracy})
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +99,7 @@ def free_port():
 class Server:
     """mnist-serve started as a user starts it; `open_files`: its limit of open file descriptors."""
 
-    def __init__(self, model, *options, open_files=None):
+    def __init__(self, model, *options, open_files=None, name="mnist"):
         self.port = free_port()
         limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))) if open_files else None
         self.process = subprocess.Popen([SERVE, "--model", str(model), "--port", str(self.port), *options],
@@ -105,7 +108,7 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.process.poll() is None:
             try:
-                if self.request("GET", "/v1/models/mnist")[0] == 200:
+                if self.request("GET", f"/v1/models/{name}")[0] == 200:
                     return
             except OSError:
                 time.sleep(0.1)
@@ -443,6 +446,14 @@ def page(server):
         browser.quit()
 
 
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-screenshots"  # what the pages looked like (git ignores it)
+
+
+def screenshot(browser, name):
+    SCREENSHOTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
 def test_the_page_answers_the_digit_drawn_on_its_canvas_in_a_real_browser(page):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -458,6 +469,52 @@ def test_the_page_answers_the_digit_drawn_on_its_canvas_in_a_real_browser(page):
         rows = page.find_elements(By.CSS_SELECTOR, "#top .row")
         assert len(rows) == 3 and rows[0].text.startswith(f"{digit} ")
     assert page.find_element(By.ID, "status").text == ""
+    assert page.title == "MNIST: ask the model" and "test accuracy" in page.find_element(By.ID, "card").text
+    screenshot(page, "mnist-page")
+
+
+def train_shapes_model(root):
+    """The baseline CNN trained briefly on the example folder of RGB shapes, prepared as prepare prepares it."""
+    from mnist_pipeline import preparation, prepared
+
+    images = datasets.Images(folder=str(smoke.REPO / "examples/shapes"), title="Shapes", image_shape=(32, 32, 3),
+                             test_fraction=0.1, bad_images="error", max_pixels=1_000_000)
+    description, _, _ = preparation.prepare_folder(images, preparation.Prepare(val_fraction=0.1, seed=1),
+                                                   root / "prepared")
+    x, y = prepared.load_split(root / "prepared", "train")
+    keras.backend.clear_session()
+    model = baseline_model.build_baseline(baseline_model.Baseline(
+        conv_filters=(8, 16), kernel_size=3, dense_units=16, dropout=0.0, learning_rate=3e-3), description)
+    training.fit(model, x, y, batch_size=16, epochs=3, verbose=0)
+    model_files.save(root / "model", model, description)
+
+
+def test_the_page_of_an_rgb_folder_model_offers_photos_names_its_classes_and_never_says_digit(tmp_path_factory):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    root = built_once(tmp_path_factory, "shapes-model", train_shapes_model)
+    running = Server(root / "model", "--name", "shapes", name="shapes")
+    browser = chromium()
+    try:
+        browser.get(f"http://127.0.0.1:{running.port}/")
+        assert browser.title == "Shapes: ask the model"
+        assert not browser.find_element(By.ID, "canvas").is_displayed()  # no canvas: the data is not drawn strokes
+        assert "circle, square, triangle" in browser.find_element(By.ID, "classes").text
+        circle = sorted((smoke.REPO / "examples/shapes/circle").iterdir())[0]
+        browser.execute_script(DROP_FILE.replace("digit.png", "shape.png"),
+                               base64.b64encode(circle.read_bytes()).decode())
+        label = browser.find_element(By.ID, "label")
+        WebDriverWait(browser, 20).until(lambda _: label.get_attribute("data-state") == "answered")
+        assert label.text in ("circle", "square", "triangle")
+        assert all(row.text.split()[0] in ("circle", "square", "triangle")
+                   for row in browser.find_elements(By.CSS_SELECTOR, "#top .row"))
+        assert "digit" not in browser.find_element(By.TAG_NAME, "body").text.lower()
+        assert "digit" not in browser.page_source.split("<script")[0].lower()
+        screenshot(browser, "shapes-page")
+    finally:
+        browser.quit()
+        running.stop()
 
 
 # In the page: the answer to its first request held back, as a slow network would, until the test calls

@@ -158,6 +158,15 @@ def test_local_directory_accepts_plain_and_gzipped_files(tmp_path):
     assert (tmp_path / "raw" / "small-labels").read_bytes() == files["small-labels"]
 
 
+def test_a_fifo_in_the_local_directory_is_that_source_s_failure_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "small-images")
+    (tmp_path / "small-labels").write_bytes(small_files()["small-labels"])
+    start = time.monotonic()
+    with pytest.raises(sources.AllSourcesFailed, match="small-images: is a FIFO, not a regular file"):
+        download(CHECKSUMS, [sources.LocalDirSource(tmp_path)], tmp_path / "raw")
+    assert time.monotonic() - start < 10 and not (tmp_path / "raw").exists()
+
+
 def test_local_directory_missing_a_file_names_it(tmp_path):
     with pytest.raises(sources.AllSourcesFailed, match="neither small-images nor small-images.gz"):
         download(CHECKSUMS, [sources.LocalDirSource(tmp_path)], tmp_path / "raw")

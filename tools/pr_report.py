@@ -70,14 +70,13 @@ def data_change(base: str) -> list:
         inside = [other for other in changed if other != path and other.startswith(path)] if path in folders else []
         if not any(path != folder and path.startswith(folder) for folder in folders):
             lines.append(f"- {kind}: `{path}`" + (f" ({len(inside)} files)" if inside else ""))
-    counts = "metrics/data.json"  # prepare's counts, per split and class
+    counts = "metrics/data_counts.json"  # prepare's images per split
     before = run("git", "show", f"{base}:{counts}", check=False)
     after = Path(REPO, counts).read_text() if Path(REPO, counts).exists() else ""
     old, new = (json.loads(text) if text else {} for text in (before, after))
-    splits = ("train", "val", "test")
-    if any(old.get(split, {}).get("count") != new.get(split, {}).get("count") for split in splits):
-        lines.append("- images per split: " + ", ".join(f"{split} {old.get(split, {}).get('count', 0)} → "
-                                                        f"{new.get(split, {}).get('count', 0)}" for split in splits))
+    if old != new:
+        lines.append("- images per split: " + ", ".join(f"{split} {old.get(split, 0)} → {new.get(split, 0)}"
+                                                        for split in ("train", "val", "test")))
     return lines
 
 

@@ -30,7 +30,7 @@ def percent(value, digits=2):
 
 def headline():
     evaluate, tune, export = (read_json(f"metrics/{name}.json") for name in ("evaluate", "tune", "export"))
-    transfer, test_count = read_json("metrics/transfer.json"), read_json("metrics/data.json")["test"]["count"]
+    transfer, test_count = read_json("metrics/transfer.json"), read_json("metrics/data_counts.json")["test"]
 
     def errors(model):
         return round((1 - evaluate[model]["test_accuracy"]) * test_count)
@@ -52,7 +52,8 @@ def headline():
          f"({percent(export['tflite_int8']['test_accuracy'])})"),
         *((f"transfer {transfer_route()}, {name.split('_')[1]} images: fine-tuned / from scratch (to its best)",
            f"{percent(result['fine_tuned'])} / {percent(result['from_scratch'])} "
-           f"({100 * result['gain']:+.2f} points)") for name, result in transfer.items()),
+           f"({100 * (result['fine_tuned'] - result['from_scratch']):+.2f} points)")
+          for name, result in transfer.items()),
     ]
     return pd.DataFrame(rows, columns=["result", "committed run"])
 
@@ -206,12 +207,75 @@ def folder_scale():
 def serve_load():
     table = pd.read_csv(REPO / "benchmarks/results/serve_load.csv")
     return pd.DataFrame([{
-        "format": row.format, "requests/s": f"{row.requests_per_second:.0f}",
+        "format": row.format + (f", beside {row.slow_clients} slow clients (cut off {row.slow_cut_off} times)"
+                                if getattr(row, "slow_clients", 0) else ""),
+        "requests/s": f"{row.requests_per_second:.0f}",
         "p50 / p95 / p99": f"{row.p50:.1f} / {row.p95:.1f} / {row.p99:.1f} ms", "failed": row.failed,
         "one image through its runner, p50": f"{row.runner_p50_ms:.3f} ms",
         "server memory: first / last / highest": f"{row.memory_first_mb} / {row.memory_last_mb} / "
                                                  f"{row.memory_highest_mb} MB"} for row in table.itertuples()]), (
         f"{machine(table)}; {table.iloc[0]['clients']} clients, {table.iloc[0]['seconds']:g} s a format")
+
+
+TIME_TO_ACCURACY_FIGURE = "docs/figures/time_to_accuracy.png"
+WRITING = True  # False under --check: nothing is written
+
+
+def time_to_accuracy():
+    """Each recipe's result over its seeds (the last epoch of each run), and the figure of every run's curve."""
+    table = pd.read_csv(REPO / "benchmarks/results/time_to_accuracy.csv")
+    last = table.loc[table.groupby(["recipe", "seed"])["epoch"].idxmax()]
+    rows = []
+    for recipe, runs in last.groupby("recipe", sort=False):
+        accuracy = 100 * runs["test_accuracy"]
+        rows.append({"recipe": recipe, "seeds": ", ".join(map(str, runs["seed"])), "epochs": runs["epoch"].iloc[0],
+                     "test accuracy, mean (range)":
+                         f"{accuracy.mean():.2f} % ({accuracy.min():.2f}-{accuracy.max():.2f})",
+                     "training seconds, mean": f"{runs['train_seconds'].mean():.0f}",
+                     "training TFLOP": f"{runs['train_tflop'].iloc[0]:,.0f}"})
+    if WRITING:
+        _time_to_accuracy_figure(table)
+    return pd.DataFrame(rows), machine(table)
+
+
+def _time_to_accuracy_figure(table):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for (recipe, seed), run in table.groupby(["recipe", "seed"], sort=False):
+        colour = {"baseline": "tab:gray", "mnist": "tab:blue", "fashion_mnist": "tab:orange"}.get(recipe, "tab:green")
+        for ax, x in zip(axes, ("train_seconds", "train_tflop")):
+            ax.plot(run[x], 100 * run["test_accuracy"], marker=".", color=colour, alpha=0.7,
+                    label=recipe if seed == run["seed"].iloc[0] and ax is axes[0] else None)
+    axes[0].set(xlabel="training seconds", ylabel="test accuracy (%)", title="against time (this machine)")
+    axes[1].set(xlabel="training TFLOP", title="against arithmetic (any machine)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes[0].legend(unique.values(), unique.keys())
+    figure.tight_layout()
+    (REPO / TIME_TO_ACCURACY_FIGURE).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(REPO / TIME_TO_ACCURACY_FIGURE, dpi=80, metadata={"Software": None})
+    pyplot.close(figure)
+
+
+def pipeline_time():
+    """The default pipeline of two revisions, forced, side by side: wall time per run and the ratio per round."""
+    table = pd.read_csv(REPO / "benchmarks/results/pipeline_time.csv")
+    rows = []
+    for row in table.itertuples():
+        stages = json.loads(row.stages)
+        longest = sorted(stages.items(), key=lambda item: -(item[1] or 0))[:3]
+        rows.append({"round": row.round, "revision": f"{row.revision} ({row.commit})",
+                     "dvc repro --force": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+                     "the longest stages": ", ".join(f"{name} {seconds:.0f} s" for name, seconds in longest),
+                     "matmul peak before / after": f"{row.matmul_peak_before} / {row.matmul_peak_after}"})
+    ratios = [base.seconds / head.seconds for (_, base), (_, head) in
+              zip(table[table.revision == "base"].iterrows(), table[table.revision == "head"].iterrows())]
+    return pd.DataFrame(rows), (f"{machine(table)}; head is {', '.join(f'{r:.2f}x' for r in ratios)} as fast as base "
+                                f"(by round)")
 
 
 def fashion_parity():
@@ -251,7 +315,8 @@ TABLES = {"headline": headline, "per-class": per_class, "export-formats": export
           "trials": trials, "transfer": transfer, "transfer-seeds": transfer_seeds, "data-counts": data_counts,
           "folder-scale": folder_scale, "serve-load": serve_load, "fashion-parity": fashion_parity,
           "change-cost-modules": change_cost_modules, "change-cost-params": change_cost_params,
-          "run-time": run_time, "artifacts": artifacts}
+          "run-time": run_time, "artifacts": artifacts, "time-to-accuracy": time_to_accuracy,
+          "pipeline-time": pipeline_time}
 PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")), "dvc.yaml")
 
 
@@ -276,6 +341,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a table is out of date")
     args = parser.parse_args()
+    global WRITING
+    WRITING = not args.check
     stale = []
     for page in PAGES:
         text = (REPO / page).read_text()

@@ -24,6 +24,9 @@ class ExportError(PipelineError):
     pass
 
 
+SCRATCH_MARKER = ".made-by-export"  # in export's scratch folders: the only ones it removes
+
+
 @contextlib.contextmanager
 def fresh_saved_model(model, directory):
     """model.export into a new private directory beside `directory`, yielded so that export converts and measures
@@ -34,7 +37,11 @@ def fresh_saved_model(model, directory):
     if directory.exists() and not Path(directory, "saved_model.pb").is_file():
         raise ExportError(f"{directory} exists and is not a SavedModel; move it away, export will not replace it")
     directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(f".tmp-{directory.name}-*"):  # left by an export that was killed
+        if (stale / SCRATCH_MARKER).is_file() and not stale.is_symlink():
+            shutil.rmtree(stale)
     fresh = Path(tempfile.mkdtemp(prefix=f".tmp-{directory.name}-", dir=directory.parent))
+    (fresh / SCRATCH_MARKER).touch()
     try:
         _without_dropout(model).export(str(fresh / "model"), format="tf_saved_model", verbose=False)
         yield fresh / "model"

@@ -1,0 +1,85 @@
+"""The whole default pipeline of two revisions side by side on this machine: `dvc repro --force` of each in a clean
+clone of its own, alternating (base, head, base, head, ...), each stage's seconds from its metrics/timing/ file, and
+the fp32 matmul peak before and after every run. Only ratios measured this way mean anything: the same work reads
+up to 2.4x apart between machines of one kind.
+
+Both revisions run with this environment's packages (the pins they share) and their own code (PYTHONPATH), on the
+raw files this checkout's download stages fetched (data/raw, data/transfer/raw), so the network plays no part.
+Writes benchmarks/results/pipeline_time.csv, which `make report` turns into the table of docs/results.md. Usage
+(repository root, environment active, after `make repro`; each round takes the two pipelines' time, 35 minutes on 2
+cores):
+
+    python benchmarks/pipeline_time.py --base c5a4e69 [--head HEAD] [--rounds 1]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import matmul_peak  # beside this script
+
+from mnist_pipeline import outputs
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results" / "pipeline_time.csv"
+RAW = {"mnist": REPO / "data/raw", "fashion_mnist": REPO / "data/transfer/raw"}
+
+
+def run_pipeline(clone: Path) -> dict:
+    """Seconds of `dvc repro --force` in `clone`, and of each stage as its timing file has them."""
+    env = {**os.environ, "PYTHONPATH": str(clone / "src"),  # `python` of the stages: this interpreter
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           **{f"MNIST_DVC_LOCAL_DIR_{name.upper()}": str(path) for name, path in RAW.items()}}
+    env.pop("KERAS_BACKEND", None)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force"], cwd=clone, env=env,
+                            capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"pipeline_time: dvc repro --force failed in {clone}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    stages = {}
+    for timing in sorted((clone / "metrics" / "timing").glob("*.json")):
+        found = json.loads(timing.read_text())
+        marks = [value for name, value in found.items() if name.endswith("_seconds")]  # from the stage's start
+        stages[timing.stem] = round(max(marks), 1) if marks else None
+    return {"seconds": round(seconds, 1), "stages": stages}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="the revision to compare with (e.g. c5a4e69)")
+    parser.add_argument("--head", default="HEAD")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    for path in RAW.values():
+        if not (path / "train-images-idx3-ubyte").exists():
+            sys.exit(f"pipeline_time: no raw files in {path.relative_to(REPO)}: run `make repro` first")
+    revisions = {label: subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True,
+                                       text=True, check=True).stdout.strip()
+                 for label, rev in (("base", args.base), ("head", args.head))}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pipeline-time-") as scratch:
+        for label, commit in revisions.items():
+            subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(REPO), str(Path(scratch, label))],
+                           check=True)
+            subprocess.run(["git", "checkout", "--quiet", commit], cwd=Path(scratch, label), check=True)
+        for round_ in range(1, args.rounds + 1):
+            for label, commit in revisions.items():
+                before = matmul_peak.measured()
+                found = run_pipeline(Path(scratch, label))
+                print(f"round {round_}, {label} ({commit}): {found['seconds']:.0f} s", flush=True)
+                rows += matmul_peak.with_machine([{"round": round_, "revision": label, "commit": commit,
+                                                   "seconds": found["seconds"],
+                                                   "stages": json.dumps(found["stages"], sort_keys=True)}], before)
+    outputs.write_table(OUT, outputs.table(rows, ["round", "revision", "commit", "seconds", "stages", "cpu",
+                                                  "matmul_peak_before", "matmul_peak_after"]))
+    print(f"pipeline_time: wrote {OUT.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
