@@ -45,7 +45,8 @@ def run_pipeline(clone: Path) -> dict:
     stages = {}
     for timing in sorted((clone / "metrics" / "timing").glob("*.json")):
         found = json.loads(timing.read_text())
-        marks = [value for name, value in found.items() if name.endswith("_seconds")]  # from the stage's start
+        # marks from the stage's start (a dict such as the search's seconds per trial is not one)
+        marks = [value for name, value in found.items() if name.endswith("_seconds") and isinstance(value, float | int)]
         stages[timing.stem] = round(max(marks), 1) if marks else None
     return {"seconds": round(seconds, 1), "stages": stages}
 
