@@ -55,10 +55,11 @@ def main():
             params["data"]["images"].update({"folder": "images", "image_shape": [64, 64, 3]})
             params["baseline"].update({"epochs": 1})
             (work / "params.yaml").write_text(yaml.safe_dump(params))
-            prepare = run([sys.executable, str(REPO / "stages/prepare.py"), "--raw", "raw",
-                           "--out", "prepared", "--metrics", "data.json", "--timing", "t1.json"], work)
-            epoch = run([sys.executable, str(REPO / "stages/baseline.py"), "--data", "prepared", "--model", "model",
-                         "--history", "h.csv", "--metrics", "b.json", "--timing", "t2.json"], work)
+            prepare = run([sys.executable, str(REPO / "stages/prepare.py"), "--raw", "raw", "--out", "prepared",
+                           "--metrics", "data.json", "--counts", "counts.json", "--timing", "t1.json"], work)
+            epoch = run([sys.executable, str(REPO / "stages/baseline.py"), "--data", "prepared",
+                         "--checkpoints", "checkpoints", "--model", "model", "--history", "h.csv",
+                         "--metrics", "b.json", "--timing", "t2.json"], work)
             rows.append({"images": 3 * (size // 3), "prepare_seconds": prepare[0], "prepare_peak_mb": round(prepare[1]),
                          "epoch_seconds": epoch[0], "epoch_peak_mb": round(epoch[1])})
             print(rows[-1], flush=True)

@@ -1,5 +1,5 @@
 """Time to accuracy: test accuracy after every epoch against training seconds and training FLOPs (3x the forward
-multiply-adds of every image trained on, which do not depend on the machine), for three recipes, three seeds each,
+FLOPs of every image trained on, which do not depend on the machine), for three recipes, three seeds each,
 beside the same-run fp32 matmul peak:
 
     baseline        the notebook's CNN (params baseline) on MNIST's train split
