@@ -72,6 +72,7 @@ def test_make_lint_check_lock_and_report_pass_on_the_committed_tree(tmp_path):
     for name in smoke.project_files():
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes((REPO / name).read_bytes())
+    subprocess.run(["git", "init", "-q", str(copy)], check=True)  # DVC reads dvc.yaml in a repository, as a clone is
     make(copy, "report")
     changed = [name for name in smoke.project_files() if (copy / name).read_bytes() != (REPO / name).read_bytes()]
     assert changed == [], "make report rewrote tables: run it and commit"
