@@ -34,8 +34,8 @@ def get(repo, stage, out, env):
     return files(out)
 
 
-def test_a_model_is_registered_assigned_to_prod_fetched_by_stage_and_served(smoke_run, tmp_path):
-    repo, _, env = smoke_run
+def test_a_model_is_registered_assigned_to_prod_fetched_by_stage_and_served(scratch, tmp_path):
+    repo, env = scratch
     store = tmp_path / "store"
     smoke.dvc(repo, "remote", "modify", "storage", "url", str(store))  # absolute: a clone elsewhere finds it
     smoke.git(repo, "commit", "--quiet", "-am", "the remote")
@@ -55,8 +55,9 @@ def test_a_model_is_registered_assigned_to_prod_fetched_by_stage_and_served(smok
     elsewhere.mkdir()
     gto(repo, "assign", "exported-model", "--version", "v1.0.0", "--stage", "prod")
     assert get(repo, "prod", elsewhere / "prod", env) == first
+    time.sleep(1.1)  # a stage's latest assignment is its newest tag, and tag times are whole seconds
     gto(repo, "assign", "exported-model", "--version", "v1.1.0", "--stage", "prod")
-    assert get(repo, "prod", elsewhere / "prod", env) == second
+    assert get(repo, "prod", elsewhere / "prod-again", env) == second
     shown = json.loads(gto(repo, "show", "--json").stdout)
     assert "exported-model" in json.dumps(shown) and "prod" in json.dumps(shown)
 

@@ -124,17 +124,17 @@ def listing_problem(content: bytes) -> str | None:
     return None
 
 
-def refuse_unsafe_listings(outputs: dict) -> list:
-    """Set aside every `.dir` listing in the cache that would place a file outside its output; the outputs (or
-    objects) they belong to."""
-    names, refused = named_files(outputs), []
+def refuse_unsafe_listings(outputs: dict) -> dict:
+    """Set aside every `.dir` listing in the cache that would place a file outside its output: {the output (or
+    object) it belongs to: the problem}."""
+    names, refused = named_files(outputs), {}
     for listing in sorted(cache_dir().glob("??/*.dir")):
         problem = listing_problem(listing.read_bytes())
         if problem:
             md5 = listing.parent.name + listing.name
             REFUSED.mkdir(parents=True, exist_ok=True)
             os.replace(listing, REFUSED / md5)
-            refused.append(f"{names.get(md5, f'object {md5}')} ({problem})")
+            refused[names.get(md5, f"object {md5}")] = problem
     return refused
 
 
@@ -185,7 +185,8 @@ def main() -> int:
         print(f"pull: {remote} cannot be used ({error_line(fetched)}); computing everything here")
         return 1
     refused = refuse_unsafe_listings(recorded)
-    dvc("checkout", "--allow-missing")
+    # Only the outputs whose listings passed: DVC's index of what it fetched still holds a refused listing's tree.
+    dvc("checkout", "--allow-missing", *[path for path in recorded if path not in refused] if refused else [])
     if corrupt:
         names = named_files(recorded)
         print(f"pull: {len(corrupt)} object(s) from {remote} failed their hash check and were not placed: "
@@ -193,7 +194,8 @@ def main() -> int:
               "computed here")
     if refused:
         print(f"pull: {len(refused)} directory listing(s) from {remote} would place files outside their output and "
-              f"were set aside in {REFUSED}: {'; '.join(refused)}; nothing of them was placed, they are computed here")
+              f"were set aside in {REFUSED}: {'; '.join(f'{name} ({problem})' for name, problem in refused.items())}; "
+              "nothing of them was placed, they are computed here")
     after = present(recorded)
     print(f"pull: {len(after - before)} output(s) of dvc.lock fetched from {remote}; "
           f"{len(set(recorded) - after)} not stored there, computed here unless the run-cache has them")
