@@ -354,7 +354,11 @@ def test_ctrl_c_during_pull_is_one_line_not_a_traceback(smoke_run, tmp_path):
     smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
     process = subprocess.Popen([sys.executable, "tools/pull.py"], cwd=fresh, env=smoke.environment(env),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    deadline = time.monotonic() + 30
+    while not children.read_text().split() and time.monotonic() < deadline:  # interrupted inside a dvc call
+        time.sleep(0.05)
+    time.sleep(0.3)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err, err

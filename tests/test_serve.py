@@ -4,6 +4,7 @@ its command line), and its page driven in a real headless Chromium (Debian's chr
 .ci/run installs). The model: a CNN trained on real digits and exported to int8, built once per test run."""
 
 import base64
+import contextlib
 import http.client
 import io
 import json
@@ -324,7 +325,9 @@ def test_slow_headers_are_cut_off_the_connections_capped_and_well_behaved_client
         for client in clients:
             client.start()
         time.sleep(0.5)
-        assert served.predict({"instances": [IMAGE]})[0] in (200, 503)
+        # past the cap: answered 503 and closed, perhaps while the body was still on its way
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            assert served.predict({"instances": [IMAGE]})[0] in (200, 503)
         for client in clients:
             client.join(timeout=20)
         assert time.monotonic() - start < 15 and len(answers) == 300
