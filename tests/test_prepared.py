@@ -50,3 +50,42 @@ def test_subset_keeps_pairs_together_and_zero_means_all():
     sub_x, sub_y = prepared.take_subset(x, y, 30, seed=1)
     assert len(sub_y) == 30 and np.array_equal(sub_x, sub_y * 10)
     assert prepared.take_subset(x, y, 0, seed=1)[1] is y
+
+
+def test_rows_read_what_numpy_reads_and_write_what_np_save_writes(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (50, 6, 5, 3), dtype=np.uint8)
+    (tmp_path / "rows.npy").write_bytes(prepared.npy_header(images.shape) + images.tobytes())
+    np.save(tmp_path / "saved.npy", images)
+    assert (tmp_path / "rows.npy").read_bytes() == (tmp_path / "saved.npy").read_bytes()
+    rows = prepared.Rows(tmp_path / "rows.npy")
+    assert (len(rows), rows.shape, rows.dtype) == (50, images.shape, np.uint8)
+    mask = images[:, 0, 0, 0] > 128
+    for index in (7, -1, slice(3, 9), slice(None, None, 4), [4, 5, 6, 20], np.array([9, 2, 2]), mask, []):
+        np.testing.assert_array_equal(rows[index], images[index])
+    with pytest.raises(IndexError):
+        rows[[3, 50]]
+    with open(tmp_path / "rows.npy", "r+b") as file:  # a split cut short (a full disk, a copy that stopped)
+        file.truncate(file.seek(0, 2) - 1)
+    with pytest.raises(prepared.RowsError, match="not a C-ordered array"):
+        prepared.Rows(tmp_path / "rows.npy")
+
+
+def _file_pages_mb():
+    with open("/proc/self/status") as lines:
+        status = dict(line.split(":", 1) for line in lines)
+    return int(status["RssFile"].split()[0]) / 1024
+
+
+def test_reading_every_row_leaves_no_page_of_the_file_counted_as_the_process_memory(tmp_path):
+    images = np.random.default_rng(1).integers(0, 256, (16_000, 64, 64, 1), dtype=np.uint8)  # 64 MB
+    np.save(tmp_path / "images.npy", images)
+    del images
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    before = _file_pages_mb()
+    total = sum(int(mapped[start:start + 500].sum()) for start in range(0, len(mapped), 500))
+    assert _file_pages_mb() - before > 32  # a memory map keeps what it touched: the check can see it
+    del mapped
+    rows = prepared.Rows(tmp_path / "images.npy")
+    before = _file_pages_mb()
+    assert sum(int(rows[start:start + 500].sum()) for start in range(0, len(rows), 500)) == total
+    assert _file_pages_mb() - before < 4

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import start_runtime
 
-from mnist_pipeline import datasets, inputs
+from mnist_pipeline import datasets, inputs, prepared
 
 start_runtime()
 import keras  # noqa: E402
@@ -96,8 +96,8 @@ def test_random_erasing_replaces_a_rectangle_of_each_image_with_noise_with_its_p
 def test_images_on_disk_train_and_validate_batch_by_batch_never_loaded_whole(raw_mnist_dir, tmp_path,
                                                                            validation_dtype):
     x, y = datasets.DATASETS["mnist"].read_split(raw_mnist_dir, "test")
-    np.save(tmp_path / "x.npy", x[:5000])  # as prepare stores a split: read memory-mapped
-    x_train, y_train = np.load(tmp_path / "x.npy", mmap_mode="r"), y[:5000]  # each ends in a partial batch
+    np.save(tmp_path / "x.npy", x[:5000])  # as prepare stores a split, read as every stage reads one
+    x_train, y_train = prepared.Rows(tmp_path / "x.npy"), y[:5000]  # each ends in a partial batch
     validation = (x[5000:] if validation_dtype == "uint8" else inputs.scaled(x[5000:]), y[5000:])
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])

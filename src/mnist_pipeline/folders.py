@@ -1,6 +1,7 @@
 """Your own images: a folder of class folders (`<folder>/<class>/*`, or `<folder>/train/<class>/*` and
-`<folder>/test/<class>/*` to give the test split), read image by image into rows of one uint8 array on disk, so that
-a folder of any size needs memory for one image at a time. The class names are the folder names, in sorted order.
+`<folder>/test/<class>/*` to give the test split), read image by image into rows of one uint8 .npy written as it
+goes, so that a folder of any size needs memory for one image at a time. The class names are the folder names, in
+sorted order.
 
 Every file is read through guarded.py: regular files only, at most guarded.IMAGE_BYTES, within a deadline; hidden
 files (names starting with a dot: .DS_Store, Thumbs.db's kin) are passed over, and a file or class folder that is a
@@ -13,6 +14,7 @@ its first frame."""
 
 import hashlib
 import io
+import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import guarded, photos
+from . import guarded, photos, prepared
 from .errors import PipelineError
 
 SPLITS = ("train", "test")
@@ -69,36 +71,40 @@ def scan(folder, on_bad) -> Scan:
 
 
 def read(folder, image_shape, max_pixels, on_bad, rows_path) -> Decoded:
-    """Decode every image of `folder` into rows_path, a new .npy of shape (candidate files, *image_shape)."""
+    """Decode every image of `folder` into rows_path, a new .npy of shape (candidate files, *image_shape), written
+    row by row (a row of zeros where a file is left out)."""
     found = scan(folder, on_bad)
-    rows = np.lib.format.open_memmap(rows_path, mode="w+", dtype=np.uint8, shape=(len(found.paths), *image_shape))
     kept, digests, seen, bad = np.zeros(len(found.paths), bool), [None] * len(found.paths), {}, list(found.bad)
-    for index, (path, label) in enumerate(zip(found.paths, found.labels)):
-        try:
-            content = guarded.read_bytes(path, guarded.IMAGE_BYTES)
-            rows[index] = photos.decode(io.BytesIO(content), path,
-                                        lambda image: photos.to_pixels(image, image_shape), max_pixels)
-        except (photos.PhotoError, OSError) as error:
-            reason = str(error).removeprefix(f"{path}: ")
-            _bad(bad, on_bad, path, reason, "over the pixel limit" if "more than the limit" in reason else "unreadable")
-            continue
-        digest = hashlib.sha256(content).digest()
-        digests[index] = digest
-        if digest in seen:
-            first = seen[digest]
-            if found.labels[first] != label:  # one image, two labels: neither can be trusted
-                kept[first] = False
-                _bad(bad, on_bad, found.paths[first], f"the same file as {path}, in another class",
-                     "conflicting labels")
-                _bad(bad, on_bad, path, f"the same file as {found.paths[first]}, in another class",
-                     "conflicting labels")
-            else:
-                _bad(bad, on_bad, path, f"the same file as {found.paths[first]}", "duplicate")
-            continue
-        seen[digest] = index
-        kept[index] = True
-    rows.flush()
-    del rows
+    blank = bytes(math.prod(image_shape))
+    with open(rows_path, "wb") as rows:
+        rows.write(prepared.npy_header((len(found.paths), *image_shape)))
+        for index, (path, label) in enumerate(zip(found.paths, found.labels)):
+            try:
+                content = guarded.read_bytes(path, guarded.IMAGE_BYTES)
+                pixels = photos.decode(io.BytesIO(content), path,
+                                       lambda image: photos.to_pixels(image, image_shape), max_pixels)
+            except (photos.PhotoError, OSError) as error:
+                rows.write(blank)
+                reason = str(error).removeprefix(f"{path}: ")
+                _bad(bad, on_bad, path, reason,
+                     "over the pixel limit" if "more than the limit" in reason else "unreadable")
+                continue
+            rows.write(np.ascontiguousarray(pixels, np.uint8).data)
+            digest = hashlib.sha256(content).digest()
+            digests[index] = digest
+            if digest in seen:
+                first = seen[digest]
+                if found.labels[first] != label:  # one image, two labels: neither can be trusted
+                    kept[first] = False
+                    _bad(bad, on_bad, found.paths[first], f"the same file as {path}, in another class",
+                         "conflicting labels")
+                    _bad(bad, on_bad, path, f"the same file as {found.paths[first]}, in another class",
+                         "conflicting labels")
+                else:
+                    _bad(bad, on_bad, path, f"the same file as {found.paths[first]}", "duplicate")
+                continue
+            seen[digest] = index
+            kept[index] = True
     return Decoded(found, kept, digests, bad)
 
 

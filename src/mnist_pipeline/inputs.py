@@ -11,7 +11,8 @@ PREDICT_BATCH = Int(min=1, max=10000)  # images a prediction step takes (params 
 
 
 def scaled(images) -> np.ndarray:
-    """uint8 images as float32 in [0, 1]; float ones as they are."""
+    """uint8 images (an array, or prepared.Rows read whole) as float32 in [0, 1]; float ones as they are."""
+    images = np.asarray(images)
     if images.dtype != np.uint8:
         return images
     return images.astype(np.float32) / 255.0

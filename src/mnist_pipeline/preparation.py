@@ -24,16 +24,15 @@ class Prepare(Section):
 
 
 def write_split(out, split, images, rows, labels):
-    """The split's two .npy files in `out`, atomically: images[rows] (copied a chunk at a time, so `images` may be
-    an array on disk of any size) and `labels` (one per row)."""
+    """The split's two .npy files in `out`, atomically: images[rows] (written a chunk at a time, so `images` may be
+    prepared.Rows of any size) and `labels` (one per row)."""
     images_path, labels_path = prepared.split_files(out, split)
 
     def write_images(temp):
-        target = np.lib.format.open_memmap(temp, mode="w+", dtype=np.uint8, shape=(len(rows), *images.shape[1:]))
-        for start in range(0, len(rows), CHUNK_ROWS):
-            target[start:start + CHUNK_ROWS] = images[rows[start:start + CHUNK_ROWS]]
-        target.flush()
-        del target
+        with open(temp, "wb") as target:
+            target.write(prepared.npy_header((len(rows), *images.shape[1:])))
+            for start in range(0, len(rows), CHUNK_ROWS):
+                target.write(np.ascontiguousarray(images[rows[start:start + CHUNK_ROWS]], np.uint8).data)
 
     outputs.write_atomically(images_path, write_images, suffix=".npy")
     outputs.write_atomically(labels_path, lambda temp: np.save(temp, np.asarray(labels, np.int64)), suffix=".npy")
@@ -78,7 +77,7 @@ def prepare_folder(images: datasets.Images, settings: Prepare, out) -> tuple:
         relabel[kept_classes] = np.arange(len(kept_classes))
         description = prepared.Description(datasets.FOLDER, images.title, shape,
                                            tuple(classes[label] for label in kept_classes))
-        source = np.load(rows_path, mmap_mode="r")
+        source = prepared.Rows(rows_path)
         counts = {}
         for split in ("train", "val", "test"):
             rows = np.flatnonzero(assignment.split == split)

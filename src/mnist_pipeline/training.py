@@ -1,7 +1,7 @@
 """Fitting a network: the optimizer and loss it is compiled with, learning-rate schedules, NaN detection and
-per-epoch history. Images arrive as the uint8 prepare stores, possibly memory-mapped, and reach the network through
-one route: batch by batch, each scaled as it is drawn (inputs.scaled), in an order drawn from the seed and the
-epoch's number, so that an epoch feeds the same batches whether or not the training resumed before it."""
+per-epoch history. Images arrive as the uint8 prepare stores, possibly still on disk (prepared.Rows), and reach the
+network through one route: batch by batch, each scaled as it is drawn (inputs.scaled), in an order drawn from the
+seed and the epoch's number, so that an epoch feeds the same batches whether or not the training resumed before it."""
 
 import math
 
@@ -69,7 +69,7 @@ def fit(model, x, y, *, batch_size, epochs, initial_epoch=0, validation_data=Non
 class ScaledBatches(keras.utils.PyDataset):
     """Batches of images scaled as inputs.scaled does, each as it is drawn: shuffled in the order of the epoch the
     fit is in (follower() keeps count), or in their stored order. Each batch's rows are read in ascending order, which
-    a memory-mapped array reads fastest."""
+    the disk reads fastest."""
 
     def __init__(self, x, y, batch_size, seed=0, shuffle=True):
         super().__init__()
