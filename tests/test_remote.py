@@ -348,18 +348,29 @@ def test_a_remote_holding_a_fifo_is_not_used_and_nothing_hangs(smoke_run, tmp_pa
     assert "holds 1 object(s) that are not regular files" in result.stdout and "not used" in result.stdout
 
 
+def _wait_for_child(pid, word, seconds=60) -> bool:
+    """Whether a child of process `pid` with `word` in its command line appeared within `seconds`."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if any(word.encode() in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                   for child in children.read_text().split()):
+                return True
+        except FileNotFoundError:  # a child ended between the reads, or the process itself
+            pass
+        time.sleep(0.02)
+    return False
+
+
 def test_ctrl_c_during_pull_is_one_line_not_a_traceback(smoke_run, tmp_path):
     work, _, env = pushed_to_the_default_local_remote(smoke_run, tmp_path)
     fresh = tmp_path / "clones" / "fresh"
     smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
     process = subprocess.Popen([sys.executable, "tools/pull.py"], cwd=fresh, env=smoke.environment(env),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
-    deadline = time.monotonic() + 30
-    while not children.read_text().split() and time.monotonic() < deadline:  # interrupted inside a dvc call
-        time.sleep(0.05)
-    time.sleep(0.3)
-    process.send_signal(signal.SIGINT)
+    assert _wait_for_child(process.pid, "fetch"), "pull never ran `dvc fetch`"
+    process.send_signal(signal.SIGINT)  # inside the fetch: its child takes a second to start, let alone finish
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("pull: interrupted")
