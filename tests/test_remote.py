@@ -367,8 +367,11 @@ def test_ctrl_c_during_pull_is_one_line_not_a_traceback(smoke_run, tmp_path):
     work, _, env = pushed_to_the_default_local_remote(smoke_run, tmp_path)
     fresh = tmp_path / "clones" / "fresh"
     smoke.run(fresh.parent, "git", "clone", "--quiet", str(work), str(fresh))
+    # As from a terminal: a shell without job control starts background jobs (a CI script's `&`) with SIGINT ignored,
+    # and Python keeps an ignored SIGINT ignored.
     process = subprocess.Popen([sys.executable, "tools/pull.py"], cwd=fresh, env=smoke.environment(env),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert _wait_for_child(process.pid, "fetch"), "pull never ran `dvc fetch`"
     process.send_signal(signal.SIGINT)  # inside the fetch: its child takes a second to start, let alone finish
     out, err = process.communicate(timeout=60)
