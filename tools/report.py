@@ -269,20 +269,23 @@ def _time_to_accuracy_figure(table):
 
 
 def pipeline_time():
-    """The default pipeline of two revisions, forced, side by side: wall time per run and the ratio per round."""
-    table = pd.read_csv(REPO / "benchmarks/results/pipeline_time.csv")
-    rows = []
+    """Each dataset's pipeline at two revisions, forced, side by side: wall time per run and the ratio per round."""
+    table = pd.read_csv(REPO / "benchmarks/results/pipeline_time.csv", dtype={"commit": str})
+    rows, ratios = [], []
     for row in table.itertuples():
         stages = json.loads(row.stages)
         longest = sorted(stages.items(), key=lambda item: -(item[1] or 0))[:3]
-        rows.append({"round": row.round, "revision": f"{row.revision} ({row.commit})",
+        rows.append({"data.dataset": row.dataset, "round": row.round, "revision": f"{row.revision} ({row.commit})",
                      "dvc repro --force": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+                     "tuned test accuracy": "not recorded" if pd.isna(row.tuned_test_accuracy)
+                     else percent(row.tuned_test_accuracy),
                      "the longest stages": ", ".join(f"{name} {seconds:.0f} s" for name, seconds in longest),
                      "matmul peak before / after": f"{row.matmul_peak_before} / {row.matmul_peak_after}"})
-    ratios = [base.seconds / head.seconds for (_, base), (_, head) in
-              zip(table[table.revision == "base"].iterrows(), table[table.revision == "head"].iterrows())]
-    return pd.DataFrame(rows), (f"{machine(table)}; head is {', '.join(f'{r:.2f}x' for r in ratios)} as fast as base "
-                                f"(by round)")
+    for dataset, runs in table.groupby("dataset", sort=False):
+        by_round = runs.pivot(index="round", columns="revision", values="seconds")
+        ratios.append(f"{dataset}: head's time is " + ", ".join(
+            f"{share:.2f} of base's ({1 / share:.2f}x as fast)" for share in by_round["head"] / by_round["base"]))
+    return pd.DataFrame(rows), f"{machine(table)}; {'; '.join(ratios)} (by round)"
 
 
 def fashion_parity():
