@@ -303,6 +303,58 @@ def test_a_state_file_cut_short_sets_the_search_aside_and_starts_afresh(tiny_pre
     assert trials == first_trials
 
 
+STATE_WRITER = """
+import sys
+from keras_tuner.src.engine.stateful import Stateful  # the base of Keras Tuner's oracles, trials and tuners
+import mnist_pipeline.search_tuners  # noqa: F401 (tune's state writes)
+
+class State(Stateful):
+    def __init__(self, size):
+        self.size = size
+
+    def get_state(self):
+        return {"values": list(range(self.size))}
+
+states = [State(200_000), State(300_000)]
+states[0].save(sys.argv[1])
+print("writing", flush=True)
+for turn in range(10**9):
+    states[turn % 2].save(sys.argv[1])
+"""
+
+
+def test_the_tuners_state_files_are_never_seen_or_left_cut_short(tmp_path):
+    """Keras Tuner saves its state after every trial through Stateful.save, which tune makes atomic: a reader (or a
+    rerun after a kill) finds the old file or the new one whole, never one being written."""
+    state = tmp_path / "oracle.json"
+    writer = subprocess.Popen([sys.executable, "-c", STATE_WRITER, str(state)], env=smoke.environment(),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        sizes = {len(json.loads(state.read_text())["values"]) for _ in range(400)}
+    finally:
+        writer.kill()
+        writer.wait()
+    assert sizes == {200_000, 300_000}
+    assert len(json.loads(state.read_text())["values"]) in sizes
+
+
+def test_a_trial_the_oracle_never_recorded_starting_is_removed_on_resume(tmp_path, capsys):
+    """A kill between Keras Tuner's write of a new trial's file and of oracle.json leaves a trial that would never
+    run (and would shift the ids and seeds of the rest): tune removes it, and the search goes on as if killed just
+    before it."""
+    workspace = search_workspace.claim(tmp_path / "search")
+    project = make_search(workspace, "fedcba9876543210")
+    (project / "oracle.json").write_text(json.dumps({"start_order": ["0"], "end_order": ["0"]}))
+    for trial_id in ("0", "1"):
+        (project / f"trial_{trial_id}").mkdir()
+        (project / f"trial_{trial_id}" / "trial.json").write_text(json.dumps({"trial_id": trial_id}))
+
+    assert search_workspace.open_search(workspace, "fedcba9876543210", {}) == project
+    assert sorted(p.name for p in project.iterdir()) == ["oracle.json", "search.json", "trial_0"]
+    assert f"tune: removed {project / 'trial_1'}: the search was killed after it wrote" in capsys.readouterr().err
+
+
 # --- The fingerprint: everything that decides the trials ---
 
 @pytest.mark.pipeline

@@ -1,18 +1,33 @@
 """Keras Tuner's three tuners (random search, Hyperband, Bayesian optimization) with what this project adds to each:
-trials seeded from their id, timed, and recorded as failed only when they diverge."""
+trials seeded from their id, timed, and recorded as failed only when they diverge; and state files that a kill cannot
+cut short."""
 
+import json
 import time
 from pathlib import Path
 
 import keras
 import keras_tuner as kt
+from keras_tuner.src import utils as kt_utils
 
+from . import outputs
 from .errors import PipelineError
 from .search_settings import Tune
 from .search_space import CnnHyperModel, declare_search_space
 
 OBJECTIVE = "val_accuracy"
 IDLE_WAIT_SECONDS = 0.5
+
+
+def _save_json_atomically(path, obj):
+    """Keras Tuner's save_json, written beside its file and moved into place: a search killed while it saves its state
+    (several files after every trial) leaves each file whole, the old version or the new, never one cut short."""
+    text = json.dumps(obj)
+    outputs.write_atomically(path, lambda temp: temp.write_text(text), suffix=".partial")
+    return text
+
+
+kt_utils.save_json = _save_json_atomically  # every state file of the oracle, its trials and the tuners goes through it
 
 
 class TrialInterrupted(PipelineError, kt.errors.FatalError):

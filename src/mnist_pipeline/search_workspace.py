@@ -56,6 +56,10 @@ def open_search(workspace: Path, fingerprint: str, identity: dict) -> Path:
     if not project.exists():
         project.mkdir()
         outputs.write_json(project / SEARCH_RECORD, identity)
+    for trial in _unrecorded_trials(project):
+        shutil.rmtree(trial)
+        print(f"tune: removed {trial}: the search was killed after it wrote the trial's file and before the oracle "
+              "recorded its start, so the trial starts again as it would have", file=sys.stderr)
     return project
 
 
@@ -77,9 +81,20 @@ def _is_search(entry: Path) -> bool:
     return entry.is_dir() and not entry.is_symlink() and _is_marked(entry / SEARCH_RECORD)
 
 
+def _unrecorded_trials(project: Path) -> list:
+    """The trial directories whose start the oracle's state does not record. Keras Tuner writes a new trial's file
+    before the oracle's: a trial only the first holds would never run, and the next would take its place and seed."""
+    oracle = project / "oracle.json"
+    if not oracle.is_file():
+        return []
+    started = {f"trial_{trial_id}" for trial_id in json.loads(oracle.read_text())["start_order"]}
+    return sorted(path for path in project.glob("trial_*") if path.is_dir() and not path.is_symlink()
+                  and path.name not in started)
+
+
 def _unreadable_state_file(project: Path):
-    """The first of the tuner's JSON state files that is not valid JSON (Keras Tuner writes them in place, so a
-    kill can leave one cut short), or None."""
+    """The first of the tuner's JSON state files that is not valid JSON (tune writes them whole, but a workspace copied
+    in part, or left by an older tune that wrote them in place, may hold one cut short), or None."""
     for path in sorted([*project.glob("*.json"), *project.glob("trial_*/trial.json")]):
         try:
             json.loads(path.read_bytes().decode("utf-8"))
