@@ -284,7 +284,8 @@ def pipeline_time():
     for dataset, runs in table.groupby("dataset", sort=False):
         by_round = runs.pivot(index="round", columns="revision", values="seconds")
         ratios.append(f"{dataset}: head's time is " + ", ".join(
-            f"{share:.2f} of base's ({1 / share:.2f}x as fast)" for share in by_round["head"] / by_round["base"]))
+            f"{share:.2f} of base's ({1 / share:.2f}x as fast)" if share <= 1 else f"{share:.2f}x base's"
+            for share in by_round["head"] / by_round["base"]))
     return pd.DataFrame(rows), (f"On {', '.join(table['cpu'].unique())}, each run beside its own matmul peaks; "
                                 f"{'; '.join(ratios)} (by round)")
 
