@@ -9,7 +9,7 @@ raw files this checkout's download stages fetched (data/raw, data/transfer/raw),
 `--dataset` sets data.dataset in both clones' params.yaml before they run. Writes benchmarks/results/pipeline_time.csv
 (the rows of the other datasets are kept), which `make report` turns into the table of docs/results.md. Usage
 (repository root, environment active, after `make repro`; each round takes the two pipelines' time, 30 minutes on 2
-cores for MNIST, 40 for Fashion-MNIST):
+cores for MNIST, 55 for Fashion-MNIST):
 
     python benchmarks/pipeline_time.py --base c5a4e69 [--head HEAD] [--rounds 1] [--dataset mnist]
 """

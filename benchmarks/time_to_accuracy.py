@@ -14,7 +14,7 @@ seed. Evaluating on the test set after an epoch is not counted in its seconds. W
 before the last are not what a shorter run would reach (its rate would have decayed sooner): the last point of a
 curve is the recipe's result, the others show where its time goes. Writes benchmarks/results/time_to_accuracy.csv,
 which `make report` turns into the table and figure of docs/results.md. Usage (repository root, environment active,
-after `make repro`; about 45 minutes on 2 cores, two thirds of it Fashion-MNIST's; the runs asked for replace
+after `make repro`; about 70 minutes on 2 cores, four fifths of it Fashion-MNIST's; the runs asked for replace
 their own rows only):
 
     python benchmarks/time_to_accuracy.py [--recipes baseline mnist fashion_mnist] [--seeds 1 2 3]
