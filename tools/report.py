@@ -257,7 +257,7 @@ def _time_to_accuracy_figure(table):
         for ax, x in zip(axes, ("train_seconds", "train_tflop")):
             ax.plot(run[x], 100 * (1 - run["test_accuracy"]), marker=".", color=colour, alpha=0.7,
                     label=recipe if seed == run["seed"].iloc[0] and ax is axes[0] else None)
-    # Log scales: MNIST's recipes differ by tenths of a point in a few minutes, Fashion-MNIST's sit near 7 % after 15.
+    # Log scales: MNIST's recipes differ by tenths of a point, Fashion-MNIST's errors are ten times theirs.
     axes[0].set(xlabel="training seconds (log scale)", ylabel="test error (%, log scale)",
                 title="against time (this machine)", xscale="log", yscale="log")
     ticks = [0.3, 0.5, 1, 2, 5, 10, 20]
