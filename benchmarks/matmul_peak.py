@@ -4,7 +4,7 @@ this machine, with the pipeline's thread count. Best of several timed products o
 
     .venv/bin/python benchmarks/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
 
-Other benchmarks read it through `measured()` and stamp their rows with `with_machine()`.
+Other benchmarks read it through `measured()` and stamp their rows with `with_machine()` (or `cpu_name()`).
 """
 
 import argparse
@@ -45,10 +45,13 @@ def measured() -> int:
 
 def with_machine(rows, before):
     """`rows` with the CPU's name and the peak read `before` them and now, after them."""
-    cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("model name"))
     after = measured()
-    return [{**row, "cpu": cpu, "matmul_peak_before": before, "matmul_peak_after": after} for row in rows]
+    return [{**row, "cpu": cpu_name(), "matmul_peak_before": before, "matmul_peak_after": after} for row in rows]
+
+
+def cpu_name() -> str:
+    return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name"))
 
 
 def _timed(tf, a, b):

@@ -1,6 +1,7 @@
 """The Keras backend as a param (runtime.backend): TensorFlow by default, JAX where requirements-jax.txt is
 installed. The JAX tests are skipped, with the reason, where it is not."""
 
+import csv
 import json
 import os
 import subprocess
@@ -83,3 +84,41 @@ def test_switching_the_smoke_pipeline_to_jax_reruns_what_trains_and_both_results
     smoke.dvc(repo, "checkout", env=env)
     assert Path(repo, "dvc.lock").read_text() == tensorflow_lock
     assert smoke.stages_run(smoke.dvc(repo, "repro", env=env).stdout) == []
+
+
+# On a machine with JAX's CUDA wheels but no TensorFlow, `import tensorflow` fails; here, where TensorFlow is
+# installed, this module on the import path (as sitecustomize, which Python imports at start-up) makes it fail the
+# same way in every process.
+NO_TENSORFLOW = """
+import sys
+
+
+class NoTensorFlow:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] == "tensorflow":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, NoTensorFlow)
+"""
+
+
+@pytest.mark.pipeline
+def test_the_jax_pipeline_benchmark_runs_every_stage_but_export_where_tensorflow_is_missing(tmp_path):
+    pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
+    Path(tmp_path, "sitecustomize.py").write_text(NO_TENSORFLOW)
+    out = tmp_path / "jax_pipeline.csv"
+    command = [sys.executable, "benchmarks/jax_pipeline.py", "--overrides", "tools/smoke-params.yaml",
+               "--set", "tune.random.max_trials=1", "--set", "transfer.rules=[to_its_best]", "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                            env=smoke.environment({"PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO / 'src'}"}))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "export: left out (needs TensorFlow)" in result.stdout
+    [row] = csv.DictReader(out.open())
+    assert list(json.loads(row["stages"])) == [stage for stage in smoke.STAGES if stage != "export"]
+    assert row["device"] == "cpu" and row["left_out"] == "export"
+    assert row["settings"] == " ".join(command[2:-2])
+    assert float(row["tuned_test_accuracy"]) > 0.5
+    assert float(row["seconds"]) >= sum(json.loads(row["stages"]).values())

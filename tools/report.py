@@ -297,6 +297,24 @@ def pipeline_time():
                                 f"{'; '.join(ratios)} (by round)")
 
 
+def jax_pipeline():
+    """The default pipeline under JAX on each machine it was run on: its seconds, stage by stage."""
+    table = pd.read_csv(REPO / "benchmarks/results/jax_pipeline.csv", keep_default_na=False)
+    rows = []
+    for row in table.itertuples():
+        stages = json.loads(row.stages)
+        rows.append({"device": f"{row.device} ({row.cpu})" if row.device != "cpu" else f"CPU: {row.cpu}",
+                     "JAX": row.jax, "params": row.settings or "the defaults",
+                     "the pipeline": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+                     "its stages, seconds": ", ".join(f"{name} {seconds:.0f}" for name, seconds in stages.items()
+                                                      if seconds >= 1),
+                     "left out": row.left_out or "nothing",
+                     "tuned test accuracy": percent(row.tuned_test_accuracy),
+                     "JAX float32 matmul, GFLOP/s before / after":
+                         f"{row.matmul_gflops_before} / {row.matmul_gflops_after}"})
+    return pd.DataFrame(rows)
+
+
 def fashion_parity():
     table = pd.read_csv(REPO / "studies/fashion_parity.csv")
     every = set(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
@@ -335,7 +353,7 @@ TABLES = {"headline": headline, "per-class": per_class, "export-formats": export
           "folder-scale": folder_scale, "serve-load": serve_load, "fashion-parity": fashion_parity,
           "change-cost-modules": change_cost_modules, "change-cost-params": change_cost_params,
           "run-time": run_time, "artifacts": artifacts, "time-to-accuracy": time_to_accuracy,
-          "pipeline-time": pipeline_time}
+          "pipeline-time": pipeline_time, "jax-pipeline": jax_pipeline}
 PAGES = ("README.md", *sorted(str(path.relative_to(REPO)) for path in (REPO / "docs").glob("*.md")), "dvc.yaml")
 
 
