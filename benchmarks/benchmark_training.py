@@ -8,7 +8,8 @@ both precisions, to see where bf16 gains and loses. With --batch-norm, instead: 
 it, built with Keras' own BatchNormalization and with the project's fused one (cnn.BatchNormalization), in
 alternating processes. With --augmentation-share, instead: what the augmentation adds to a training step of the
 tuned network, from steps with and without it alternating in one process. With --profile, instead: where the time
-of the tuned network's training steps goes, by kind of TensorFlow op, from TensorFlow's profiler. Needs
+of the tuned network's training steps goes, by kind of TensorFlow op, from TensorFlow's profiler, in both precisions
+with the augmentation and without (what bf16 changes, and what stays in float32). Needs
 data/prepared (`make repro` or `dvc pull`). Usage: `make bench`, or
 
     .venv/bin/python benchmarks/benchmark_training.py [--prepared data/prepared] [--images 20000] [--repeats 3]
@@ -34,7 +35,9 @@ NETWORKS = ("baseline", "tuned")
 PRECISIONS = ("float32", "mixed_bfloat16")
 # Kinds of TensorFlow op, by a part of their type name (oneDNN's kernels carry prefixes such as _MklNative).
 OP_GROUPS = {"convolutions": ("Conv2D",), "batch norm": ("BatchNorm",), "ReLU and max pooling": ("Relu", "MaxPool"),
-             "dense layers": ("MatMul",), "augmentation": ("ImageProjectiveTransform",)}
+             "dense layers": ("MatMul",), "augmentation": ("ImageProjectiveTransform",), "casts": ("Cast",)}
+# --profile's configurations: (precision, augmentation), to see what bf16 changes with the augmentation and without.
+PROFILED = [(precision, augment) for precision in PRECISIONS for augment in ("on", "off")]
 
 
 def prepared_files(data_dir) -> list:
@@ -129,11 +132,11 @@ def measure_augmentation_share(data_dir, steps_timed, backend):
                       "steps": steps_timed, "batch_size": batch_size}))
 
 
-def measure_profile(data_dir, steps_timed):
+def measure_profile(data_dir, steps_timed, precision, augment):
     """Milliseconds of each TensorFlow op type in `steps_timed` training steps of the tuned network as retrain trains
-    it (float32, augmentation on), summed over the executor's threads, and the steps' wall time, from TensorFlow's
-    profiler: prints one JSON line."""
-    steps, model, batch_size, learning_rate = build(data_dir, "tuned", True, "float32", "tensorflow")
+    it, in `precision`, with the augmentation or without, summed over the executor's threads, and the steps' wall
+    time, from TensorFlow's profiler: prints one JSON line."""
+    steps, model, batch_size, learning_rate = build(data_dir, "tuned", augment, precision, "tensorflow")
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -267,26 +270,37 @@ def augmentation_share(args):
 
 
 def profile(args):
-    before = peak("float32")
-    result = child(args, "--child-profile", str(args.steps))
-    after = peak("float32")
-    op_ms, steps = result["op_ms"], result["steps"]
-    total = sum(op_ms.values())
-    groups = collections.Counter()
-    for op_type, ms in op_ms.items():
-        group = next((name for name, parts in OP_GROUPS.items() if any(part in op_type for part in parts)), "other")
-        groups[group] += ms
-    print(f"The tuned network as retrain trains it (float32, augmentation on), {steps} steps of "
-          f"{result['batch_size']} images under TensorFlow's profiler: {result['wall_ms'] / steps:.1f} ms per step, "
-          f"{total / steps:.1f} ms of ops per step over the executor's threads. TensorFlow's float32 matmul peak: "
-          f"{before:.0f} GFLOP/s before, {after:.0f} after")
-    print("| ops | ms per step | share of the ops' time |")
-    print("|---|---|---|")
-    for group, ms in groups.most_common():
-        print(f"| {group} | {ms / steps:.2f} | {ms / total:.1%} |")
-    print("\nThe ten costliest op types:")
-    for op_type, ms in collections.Counter(op_ms).most_common(10):
-        print(f"  {op_type}: {ms / steps:.2f} ms per step ({ms / total:.1%})")
+    peaks = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
+    results = {config: child(args, "--child-profile", str(args.steps), *config) for config in PROFILED}
+    after = {"float32": peak("float32"), "bfloat16": peak("bfloat16")}
+    per_step = {config: collections.Counter() for config in PROFILED}  # ms per step by group of ops
+    for config, result in results.items():
+        for op_type, ms in result["op_ms"].items():
+            group = next((name for name, parts in OP_GROUPS.items() if any(part in op_type for part in parts)),
+                         "other")
+            per_step[config][group] += ms / args.steps
+    wall = {config: result["wall_ms"] / args.steps for config, result in results.items()}
+    print(f"The tuned network as retrain trains it, {args.steps} steps of {results[PROFILED[0]]['batch_size']} images "
+          "in each precision with the augmentation (on) and without (off), each in a process of its own, under "
+          "TensorFlow's profiler; ms per step by kind of op, summed over the executor's threads. TensorFlow's matmul "
+          f"peak (GFLOP/s): float32 {peaks['float32']:.0f} before, {after['float32']:.0f} after; bfloat16 "
+          f"{peaks['bfloat16']:.0f} before, {after['bfloat16']:.0f} after")
+
+    def line(label, values):
+        print(f"| {label} | " + " | ".join(f"{value:.2f}" for value in values) + " |")
+
+    print("| ops | " + " | ".join(f"{precision}, {augment}" for precision, augment in PROFILED) + " |")
+    print("|---|" + "---|" * len(PROFILED))
+    for group in [*OP_GROUPS, "other"]:
+        line(group, [per_step[config][group] for config in PROFILED])
+    line("all ops", [sum(per_step[config].values()) for config in PROFILED])
+    line("wall time per step", [wall[config] for config in PROFILED])
+    ratios = {augment: wall[("mixed_bfloat16", augment)] / wall[("float32", augment)] for augment in ("on", "off")}
+    print(f"\nbf16 / fp32, wall time per step: {ratios['on']:.2f} with the augmentation, {ratios['off']:.2f} without")
+    for config in PROFILED:
+        print(f"\nThe five costliest op types, {config[0]}, augmentation {config[1]}:")
+        for op_type, ms in collections.Counter(results[config]["op_ms"]).most_common(5):
+            print(f"  {op_type}: {ms / args.steps:.2f} ms per step")
 
 
 def per_layer(args):
@@ -315,7 +329,8 @@ def main():
     parser.add_argument("--augmentation-share", action="store_true",
                         help="instead: the augmentation's share of a training step of the tuned network")
     parser.add_argument("--profile", action="store_true",
-                        help="instead: the tuned network's training time by kind of TensorFlow op")
+                        help="instead: the tuned network's training time by kind of TensorFlow op, in both "
+                             "precisions, with the augmentation and without")
     parser.add_argument("--steps", type=int, default=30,
                         help="--augmentation-share: timed steps of each, alternating; --profile: steps profiled")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend of the throughput table "
@@ -324,7 +339,7 @@ def main():
     parser.add_argument("--keras-batch-norm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-layers", nargs=2, metavar=("NETWORK", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--child-augmentation", type=int, metavar="STEPS", help=argparse.SUPPRESS)
-    parser.add_argument("--child-profile", type=int, metavar="STEPS", help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", nargs=3, metavar=("STEPS", "PRECISION", "AUGMENT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.backend = args.backend or yaml.safe_load((REPO / "params.yaml").read_text())["runtime"]["backend"]
     if args.child:
@@ -335,7 +350,7 @@ def main():
     elif args.child_augmentation:
         measure_augmentation_share(args.prepared, args.child_augmentation, args.backend)
     elif args.child_profile:
-        measure_profile(args.prepared, args.child_profile)
+        measure_profile(args.prepared, int(args.child_profile[0]), args.child_profile[1], args.child_profile[2] == "on")
     elif not all(path.exists() for path in prepared_files(args.prepared)):
         sys.exit(f"benchmark: no prepared data in {args.prepared}: run `make repro` (or `dvc pull`) first")
     elif args.layers:
