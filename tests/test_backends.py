@@ -106,14 +106,15 @@ sys.meta_path.insert(0, NoTensorFlow)
 
 
 @pytest.mark.pipeline
-def test_the_jax_pipeline_benchmark_runs_every_stage_but_export_where_tensorflow_is_missing(tmp_path):
+def test_the_jax_pipeline_benchmark_runs_every_stage_but_export_where_tensorflow_is_missing(tmp_path, local_data):
     pytest.importorskip("jax", reason="the JAX backend is optional: make setup-jax")
     Path(tmp_path, "sitecustomize.py").write_text(NO_TENSORFLOW)
     out = tmp_path / "jax_pipeline.csv"
     command = [sys.executable, "benchmarks/jax_pipeline.py", "--overrides", "tools/smoke-params.yaml",
                "--set", "tune.random.max_trials=1", "--set", "transfer.rules=[to_its_best]", "--out", str(out)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                            env=smoke.environment({"PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO / 'src'}"}))
+                            env=smoke.environment({**local_data,
+                                                   "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO / 'src'}"}))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "export: left out (needs TensorFlow)" in result.stdout
     [row] = csv.DictReader(out.open())
