@@ -28,6 +28,10 @@ def percent(value, digits=2):
     return f"{100 * value:.{digits}f} %"
 
 
+def minutes(seconds):
+    return f"{seconds // 60:.0f}:{seconds % 60:02.0f}"
+
+
 def headline():
     evaluate, tune, export = (read_json(f"metrics/{name}.json") for name in ("evaluate", "tune", "export"))
     transfer, test_count = read_json("metrics/transfer.json"), read_json("metrics/data_counts.json")["test"]
@@ -140,8 +144,8 @@ def run_time():
             rows.append((stage, max(marks, default=0.0)))
     total = sum(seconds for _, seconds in rows)
     longest = sorted(rows, key=lambda row: -row[1])[:3]
-    return pd.DataFrame([{"stages of the committed run, in all": f"{total // 60:.0f}:{total % 60:02.0f}",
-                          "the longest": ", ".join(f"{stage} {seconds // 60:.0f}:{seconds % 60:02.0f}"
+    return pd.DataFrame([{"stages of the committed run, in all": minutes(total),
+                          "the longest": ", ".join(f"{stage} {minutes(seconds)}"
                                                    for stage, seconds in longest)}])
 
 
@@ -283,7 +287,7 @@ def pipeline_time():
         stages = json.loads(row.stages)
         longest = sorted(stages.items(), key=lambda item: -(item[1] or 0))[:3]
         rows.append({"data.dataset": row.dataset, "round": row.round, "revision": f"{row.revision} ({row.commit})",
-                     "dvc repro --force": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+                     "dvc repro --force": minutes(row.seconds),
                      "tuned test accuracy": "not recorded" if pd.isna(row.tuned_test_accuracy)
                      else percent(row.tuned_test_accuracy),
                      "the longest stages": ", ".join(f"{name} {seconds:.0f} s" for name, seconds in longest),
@@ -305,7 +309,7 @@ def jax_pipeline():
         stages = json.loads(row.stages)
         rows.append({"device": f"{row.device} ({row.cpu})" if row.device != "cpu" else f"CPU: {row.cpu}",
                      "JAX": row.jax, "params": row.settings or "the defaults",
-                     "the pipeline": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+                     "the pipeline": minutes(row.seconds),
                      "its stages, seconds": ", ".join(f"{name} {seconds:.0f}" for name, seconds in stages.items()
                                                       if seconds >= 1),
                      "left out": row.left_out or "nothing",
@@ -323,7 +327,7 @@ def fashion_parity():
         "stages run": "every stage" if set(row.stages.split()) == every else row.stages.replace(" ", ", "),
         "tuned test accuracy": percent(row.tuned_test_accuracy),
         "baseline test accuracy": percent(row.baseline_test_accuracy),
-        "wall time": f"{row.seconds // 60:.0f}:{row.seconds % 60:02.0f}",
+        "wall time": minutes(row.seconds),
         "matmul peak before / after": f"{row.peak_before} / {row.peak_after}"}
         for row in table.itertuples()]), None
 
