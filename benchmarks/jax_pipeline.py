@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 from matmul_peak import cpu_name  # beside this script
-from pipeline_time import RAW  # where the default checkout keeps each dataset's raw files
+from pipeline_time import local_data  # the default checkout's raw files, for the download stages
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -81,8 +81,7 @@ def scratch_copy(scratch: Path, changes: list):
 def environment(scratch: Path) -> dict:
     """Stage processes' variables: the raw files' directories (where none are named already), and the scratch
     copy's src first on the import path."""
-    local = {variable: os.environ.get(variable, str(path)) for variable, path in
-             ((f"MNIST_DVC_LOCAL_DIR_{name.upper()}", path) for name, path in RAW.items())}
+    local = {variable: os.environ.get(variable, path) for variable, path in local_data().items()}
     path = os.pathsep.join(filter(None, [str(scratch / "src"), os.environ.get("PYTHONPATH")]))
     return smoke.environment({**local, "PYTHONPATH": path})
 

@@ -26,11 +26,16 @@ from pathlib import Path
 
 import matmul_peak  # beside this script
 
-from mnist_pipeline import outputs
+from mnist_pipeline import outputs, sources
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "pipeline_time.csv"
 RAW = {"mnist": REPO / "data/raw", "fashion_mnist": REPO / "data/transfer/raw"}
+
+
+def local_data() -> dict:
+    """The variables that point the download stages at RAW's directories."""
+    return {sources.local_dir_variable(name): str(path) for name, path in RAW.items()}
 
 
 def run_pipeline(clone: Path) -> dict:
@@ -38,7 +43,7 @@ def run_pipeline(clone: Path) -> dict:
     test accuracy (metrics/evaluate.json)."""
     env = {**os.environ, "PYTHONPATH": str(clone / "src"),  # `python` of the stages: this interpreter
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           **{f"MNIST_DVC_LOCAL_DIR_{name.upper()}": str(path) for name, path in RAW.items()}}
+           **local_data()}
     env.pop("KERAS_BACKEND", None)
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force"], cwd=clone, env=env,
