@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import yaml
-from matmul_peak import cpu_name  # beside this script
+from matmul_peak import cpu_name, write_rows  # beside this script
 from pipeline_time import local_data  # the default checkout's raw files, for the download stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,16 +138,7 @@ def main():
            "seconds": seconds, "tuned_test_accuracy": accuracy, "stages": json.dumps(stages),
            "left_out": " ".join(left_out), "matmul_gflops_before": before["gflops"],
            "matmul_gflops_after": after["gflops"]}
-    rows = []
-    if args.out.exists():  # the rows of other machines and settings are kept
-        import pandas as pd
-
-        same = ["device", "cpu", "settings"]
-        rows = [found for found in pd.read_csv(args.out, keep_default_na=False).to_dict("records")
-                if [found[key] for key in same] != [row[key] for key in same]]
-    from mnist_pipeline import outputs
-
-    outputs.write_table(args.out, outputs.table([*rows, row], COLUMNS))
+    write_rows(args.out, [row], COLUMNS, key=["device", "cpu", "settings"])  # other machines' and params' rows stay
     print(f"jax_pipeline: wrote {args.out}")
 
 

@@ -4,7 +4,8 @@ this machine, with the pipeline's thread count. Best of several timed products o
 
     .venv/bin/python benchmarks/matmul_peak.py [--size 2048] [--repeats 5] [--threads 2] [--dtype float32|bfloat16]
 
-Other benchmarks read it through `measured()` and stamp their rows with `with_machine()` (or `cpu_name()`).
+Other benchmarks read it through `measured()`, stamp their rows with `with_machine()` (or `cpu_name()`) and save
+them with `write_rows()`.
 """
 
 import argparse
@@ -47,6 +48,20 @@ def with_machine(rows, before):
     """`rows` with the CPU's name and the peak read `before` them and now, after them."""
     after = measured()
     return [{**row, "cpu": cpu_name(), "matmul_peak_before": before, "matmul_peak_after": after} for row in rows]
+
+
+def write_rows(path, rows, columns, key):
+    """Write `rows` to the results CSV at `path` with the rows it holds whose `key` columns match none of `rows`'
+    (the other runs' results stay; theirs are kept as written)."""
+    import pandas as pd
+
+    from mnist_pipeline import outputs
+
+    if Path(path).exists():
+        replaced = {tuple(str(row[name]) for name in key) for row in rows}
+        rows = [row for row in pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+                if tuple(row[name] for name in key) not in replaced] + rows
+    outputs.write_table(path, outputs.table(rows, columns))
 
 
 def cpu_name() -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import matmul_peak  # beside this script
 
-from mnist_pipeline import outputs, sources
+from mnist_pipeline import sources
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "pipeline_time.csv"
@@ -100,14 +100,9 @@ def main():
                                                    "commit": commit, "seconds": found["seconds"],
                                                    "tuned_test_accuracy": found["tuned_test_accuracy"],
                                                    "stages": json.dumps(found["stages"], sort_keys=True)}], before)
-    if OUT.exists():  # another dataset's rows are kept
-        import pandas as pd
-
-        kept = pd.read_csv(OUT, dtype={"commit": str})
-        rows = kept[kept["dataset"] != args.dataset].to_dict("records") + rows
-    outputs.write_table(OUT, outputs.table(rows, ["dataset", "round", "revision", "commit", "seconds",
-                                                  "tuned_test_accuracy", "stages", "cpu", "matmul_peak_before",
-                                                  "matmul_peak_after"]))
+    matmul_peak.write_rows(OUT, rows, ["dataset", "round", "revision", "commit", "seconds", "tuned_test_accuracy",
+                                       "stages", "cpu", "matmul_peak_before", "matmul_peak_after"],
+                           key=["dataset"])  # another dataset's rows are kept
     print(f"pipeline_time: wrote {OUT.relative_to(REPO)}")
 
 

@@ -32,8 +32,6 @@ from pathlib import Path
 import matmul_peak  # beside this script
 from benchmark_training import forward_flops
 
-from mnist_pipeline import outputs
-
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "time_to_accuracy.csv"
 RECIPES = {"baseline": "data/prepared", "mnist": "data/prepared", "mnist_three_blocks": "data/prepared",
@@ -126,13 +124,9 @@ def main():
                   flush=True)
             rows += found
     rows = matmul_peak.with_machine(rows, before)
-    if OUT.exists():  # the rows of the (recipe, seed) runs not rerun are kept: seeds may be added one at a time
-        import pandas as pd
-
-        kept = pd.read_csv(OUT)
-        rerun = kept["recipe"].isin(args.recipes) & kept["seed"].isin(args.seeds)
-        rows = kept[~rerun].to_dict("records") + rows
-    outputs.write_table(OUT, outputs.table(rows, [*COLUMNS, "cpu", "matmul_peak_before", "matmul_peak_after"]))
+    # the rows of the (recipe, seed) runs not rerun are kept: seeds may be added one at a time
+    matmul_peak.write_rows(OUT, rows, [*COLUMNS, "cpu", "matmul_peak_before", "matmul_peak_after"],
+                           key=["recipe", "seed"])
     print(f"time_to_accuracy: wrote {OUT.relative_to(REPO)}")
 
 
