@@ -25,17 +25,24 @@ import time
 from pathlib import Path
 
 import matmul_peak  # beside this script
+import yaml
 
 from mnist_pipeline import sources
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "pipeline_time.csv"
-RAW = {"mnist": REPO / "data/raw", "fashion_mnist": REPO / "data/transfer/raw"}
+DOWNLOAD_STAGES = {"mnist": "download", "fashion_mnist": "transfer_download"}  # under the default params
+
+
+def raw_directories() -> dict:
+    """Each dataset's raw files as `make repro` of the default params leaves them: its download stage's output."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    return {name: REPO / stages[stage]["outs"][0] for name, stage in DOWNLOAD_STAGES.items()}
 
 
 def local_data() -> dict:
-    """The variables that point the download stages at RAW's directories."""
-    return {sources.local_dir_variable(name): str(path) for name, path in RAW.items()}
+    """The variables that point the download stages at this checkout's raw files."""
+    return {sources.local_dir_variable(name): str(path) for name, path in raw_directories().items()}
 
 
 def run_pipeline(clone: Path) -> dict:
@@ -75,10 +82,10 @@ def main():
     parser.add_argument("--base", required=True, help="the revision to compare with (e.g. c5a4e69)")
     parser.add_argument("--head", default="HEAD")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--dataset", choices=list(RAW), default="mnist",
+    parser.add_argument("--dataset", choices=list(DOWNLOAD_STAGES), default="mnist",
                         help="data.dataset of both pipelines (the other dataset is the transfer stage's)")
     args = parser.parse_args()
-    for path in RAW.values():
+    for path in raw_directories().values():
         if not (path / "train-images-idx3-ubyte").exists():
             sys.exit(f"pipeline_time: no raw files in {path.relative_to(REPO)}: run `make repro` first")
     revisions = {label: subprocess.run(["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True,
