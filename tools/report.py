@@ -256,10 +256,10 @@ def _time_to_accuracy_figure(table):
     from matplotlib import pyplot, ticker
 
     figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), sharey=True)
+    colours = dict(zip(table["recipe"].unique(), pyplot.get_cmap("tab10").colors))
     for (recipe, seed), run in table.groupby(["recipe", "seed"], sort=False):
-        colour = {"baseline": "tab:gray", "mnist": "tab:blue", "fashion_mnist": "tab:orange"}.get(recipe, "tab:green")
         for ax, x in zip(axes, ("train_seconds", "train_tflop")):
-            ax.plot(run[x], 100 * (1 - run["test_accuracy"]), marker=".", color=colour, alpha=0.7,
+            ax.plot(run[x], 100 * (1 - run["test_accuracy"]), marker=".", color=colours[recipe], alpha=0.7,
                     label=recipe if seed == run["seed"].iloc[0] and ax is axes[0] else None)
     # Log scales: MNIST's recipes differ by tenths of a point, Fashion-MNIST's errors are ten times theirs.
     axes[0].set(xlabel="training seconds (log scale)", ylabel="test error (%, log scale)",
