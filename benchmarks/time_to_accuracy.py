@@ -30,22 +30,29 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import matmul_peak  # beside this script
 from benchmark_training import forward_flops
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "time_to_accuracy.csv"
-RECIPES = {"baseline": "data/prepared", "mnist": "data/prepared", "mnist_three_blocks": "data/prepared",
-           "mnist_three_blocks_long": "data/prepared", "fashion_mnist": "data/transfer/prepared"}
-HYPERPARAMETERS = {"mnist": REPO / "models/best_hyperparameters.json",
-                   "mnist_three_blocks": REPO / "models/best_hyperparameters.json",
-                   "mnist_three_blocks_long": REPO / "models/best_hyperparameters.json",
-                   "fashion_mnist": REPO / "benchmarks/fashion_hyperparameters.json"}
-THIRD_BLOCK = {"extra_conv": True, "conv3_filters": 128}
-CHANGED = {"mnist_three_blocks": THIRD_BLOCK, "mnist_three_blocks_long": THIRD_BLOCK}  # on the file's values
-EPOCHS_TIMES = {"mnist_three_blocks_long": 2}  # the recipe's epochs times this
 COLUMNS = ["recipe", "seed", "epoch", "train_seconds", "train_tflop", "test_accuracy"]
+
+
+class Recipe(NamedTuple):
+    data: str  # the prepared data it trains and is scored on
+    hyperparameters: str | None = None  # the tuned network's file; None: the notebook's baseline (params baseline)
+    changes: dict = {}  # over the file's hyperparameters
+    epochs_times: int = 1  # the dataset recipe's epochs times this
+
+
+TUNED, THIRD_BLOCK = "models/best_hyperparameters.json", {"extra_conv": True, "conv3_filters": 128}
+RECIPES = {"baseline": Recipe("data/prepared"),
+           "mnist": Recipe("data/prepared", TUNED),
+           "mnist_three_blocks": Recipe("data/prepared", TUNED, THIRD_BLOCK),
+           "mnist_three_blocks_long": Recipe("data/prepared", TUNED, THIRD_BLOCK, epochs_times=2),
+           "fashion_mnist": Recipe("data/transfer/prepared", "benchmarks/fashion_hyperparameters.json")}
 
 
 def train(recipe, seed):
@@ -58,10 +65,11 @@ def train(recipe, seed):
 
     from mnist_pipeline import baseline_model, cnn, inputs, retraining, training
 
-    data = REPO / RECIPES[recipe]
+    spec = RECIPES[recipe]
+    data = REPO / spec.data
     description = prepared.load_description(data)
     test = prepared.load_split(data, "test")
-    if recipe == "baseline":
+    if spec.hyperparameters is None:
         baseline = settings.load(REPO / "params.yaml", baseline=baseline_model.Baseline)
         x, y = prepared.take_subset(*prepared.load_split(data, "train"), baseline.train_subset, seed)
         model = baseline_model.build_baseline(baseline, description)
@@ -71,12 +79,12 @@ def train(recipe, seed):
             training.fit(model, x, y, batch_size=baseline.batch_size, epochs=epochs, callbacks=callbacks, seed=seed,
                          verbose=0)
     else:
-        hp = cnn.load_hyperparameters(HYPERPARAMETERS[recipe])
-        hp = cnn.Hyperparameters.check({**vars(hp), **CHANGED.get(recipe, {})}, "")
+        hp = cnn.load_hyperparameters(REPO / spec.hyperparameters)
+        hp = cnn.Hyperparameters.check({**vars(hp), **spec.changes}, "")
         retrain, distortion, epochs = settings.load(REPO / "params.yaml", retrain=retraining.Retrain,
                                                     **retraining.recipe_keys(description.name))
         retrain = retraining.Retrain(**{**vars(retrain), "seed": seed})
-        epochs *= EPOCHS_TIMES.get(recipe, 1)
+        epochs *= spec.epochs_times
         x, y = retraining.training_images(data, retrain)
         model = cnn.build_from_description(hp, description)  # to count its FLOPs: train() builds its own
 
@@ -116,8 +124,8 @@ def main():
         train(args.child[0], int(args.child[1]))
         return
     for recipe in args.recipes:
-        if not (REPO / RECIPES[recipe] / "dataset.json").exists():
-            sys.exit(f"time_to_accuracy: no prepared data in {RECIPES[recipe]}: run `make repro` first")
+        if not (REPO / RECIPES[recipe].data / "dataset.json").exists():
+            sys.exit(f"time_to_accuracy: no prepared data in {RECIPES[recipe].data}: run `make repro` first")
     before, rows = matmul_peak.measured(), []
     for recipe in args.recipes:
         for seed in args.seeds:

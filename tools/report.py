@@ -257,10 +257,10 @@ def _time_to_accuracy_figure(table):
 
     figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), sharey=True)
     colours = dict(zip(table["recipe"].unique(), pyplot.get_cmap("tab10").colors))
-    for (recipe, seed), run in table.groupby(["recipe", "seed"], sort=False):
+    for (recipe, _), run in table.groupby(["recipe", "seed"], sort=False):
         for ax, x in zip(axes, ("train_seconds", "train_tflop")):
             ax.plot(run[x], 100 * (1 - run["test_accuracy"]), marker=".", color=colours[recipe], alpha=0.7,
-                    label=recipe if seed == run["seed"].iloc[0] and ax is axes[0] else None)
+                    label=recipe if ax is axes[0] else None)  # one entry a recipe: see the legend below
     # Log scales: MNIST's recipes differ by tenths of a point, Fashion-MNIST's errors are ten times theirs.
     axes[0].set(xlabel="training seconds (log scale)", ylabel="test error (%, log scale)",
                 title="against time (this machine)", xscale="log", yscale="log")
